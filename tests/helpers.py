@@ -1,0 +1,120 @@
+"""Test helpers: tiny benchmark files in the real on-disk formats, config composition, crashes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+QUIET = ["print_config=false", "callbacks=none", "logger=none", "+trainer.enable_progress_bar=false"]
+
+
+def write_xlsa17(root: Path, name: str = "TINY", *, n_classes: int = 10, n_unseen: int = 3, n_val: int = 2,
+                 per_class: int = 12, dim: int = 16, att_dim: int = 6, seed: int = 0, **tamper) -> Path:
+    """Write ``root/name/{res101.mat, att_splits.mat}`` in the xlsa17 layout (1-based, D x N).
+
+    ``tamper`` changes one thing to produce a specific bad input (see tests/test_data_xlsa17.py).
+    """
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(n_classes), per_class)
+    feats = np.abs(rng.standard_normal((len(labels), dim))) + labels[:, None] * 0.1
+    att = np.abs(rng.standard_normal((n_classes, att_dim)))
+    att /= np.linalg.norm(att, axis=1, keepdims=True)
+    unseen = np.arange(n_classes - n_unseen, n_classes)
+    val_cls = np.arange(n_classes - n_unseen - n_val, n_classes - n_unseen)
+    is_unseen = np.isin(labels, unseen)
+    test_seen = np.zeros(len(labels), bool)
+    for c in range(n_classes - n_unseen):
+        test_seen[np.nonzero(labels == c)[0][:3]] = True
+    trainval = ~is_unseen & ~test_seen
+    val = trainval & np.isin(labels, val_cls)
+    train = trainval & ~val
+
+    def loc(m):
+        return (np.nonzero(m)[0] + 1).reshape(-1, 1).astype(float)
+
+    res = {"features": feats.T.copy(), "labels": (labels + 1).reshape(-1, 1).astype(float)}
+    spl = {"att": att.T.copy(), "trainval_loc": loc(trainval), "train_loc": loc(train), "val_loc": loc(val),
+           "test_seen_loc": loc(test_seen), "test_unseen_loc": loc(is_unseen),
+           "allclasses_names": np.array([f"c{i}" for i in range(n_classes)], dtype=object).reshape(-1, 1)}
+    if tamper.get("transpose_features"):
+        res["features"] = feats.copy()
+    if tamper.get("zero_based_labels"):
+        res["labels"] = labels.reshape(-1, 1).astype(float)
+    if tamper.get("zero_based_locs"):
+        spl["test_unseen_loc"] = spl["test_unseen_loc"] - 1
+        spl["trainval_loc"] = spl["trainval_loc"] - 1
+    if tamper.get("nan"):
+        res["features"][0, 5] = np.nan
+    if tamper.get("inf_att"):
+        spl["att"][1, 2] = np.inf
+    if tamper.get("overlap"):
+        # one unseen class also gets training images
+        extra = np.nonzero(labels == unseen[0])[0][:2]
+        spl["trainval_loc"] = np.concatenate([spl["trainval_loc"], (extra + 1).reshape(-1, 1)])
+        spl["test_unseen_loc"] = loc(is_unseen & ~np.isin(np.arange(len(labels)), extra))
+    if tamper.get("empty_split"):
+        spl["test_seen_loc"] = np.zeros((0, 1))
+    if tamper.get("transpose_att"):
+        spl["att"] = att.copy()
+    if tamper.get("short_att"):
+        spl["att"] = att.T[:, :-1].copy()
+    if "drop" in tamper:
+        spl.pop(tamper["drop"])
+    d = Path(root) / name
+    d.mkdir(parents=True, exist_ok=True)
+    savemat(d / "res101.mat", res)
+    savemat(d / "att_splits.mat", spl)
+    return d
+
+
+def compose_cfg(overrides: list[str], output_dir: Path, cache_dir: Path | None = None,
+                quiet: bool = True) -> DictConfig:
+    """Compose conf/train.yaml like ``python train.py`` does (Hydra's runtime node included)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=(QUIET if quiet else []) + list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        if cache_dir is not None:
+            cfg.paths.cache_dir = str(cache_dir)
+    return cfg
+
+
+def shrink(cfg: DictConfig, width: int = 32) -> DictConfig:
+    """Make every network of ``cfg.method`` tiny: any ``hidden`` list inside a ``_target_`` node."""
+
+    def walk(node):
+        if isinstance(node, DictConfig):
+            for k in list(node.keys()):
+                v = node._get_node(k)
+                if k == "hidden" and "_target_" in node:
+                    node[k] = [width] * max(1, len(node[k]))
+                elif isinstance(v, DictConfig):
+                    walk(v)
+
+    with open_dict(cfg):
+        walk(cfg.method)
+    return cfg
+
+
+class CrashAtEpochStart(pl.Callback):
+    """Simulates a run dying at the start of (0-based) ``epoch`` of the phase named ``split``."""
+
+    def __init__(self, epoch: int, split: str = "test"):
+        self.epoch, self.split = epoch, split
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch and pl_module.data.name == self.split:
+            raise RuntimeError("simulated crash")

@@ -1,0 +1,1 @@
+"""Datamodules and on-disk formats."""

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, the final-classifier stage, model selection and result tables."""

@@ -1,0 +1,78 @@
+"""The final-classifier stage of generative ZSL: a softmax classifier fit on (synthetic) features.
+
+Reference recipe (f-CLSWGAN / f-VAEGAN ``classifier2``): one linear layer + log-softmax, NLL loss,
+Adam(lr 1e-3, betas (0.5, 0.999)), 25 epochs, batch size = ``syn_num``. Here the features stay on the
+device and batches are cut from one permutation per epoch by index (no DataLoader).
+
+The released code evaluates on the *test* set after every classifier epoch and keeps the best; here the
+classifier of the last epoch is used unless a ``select_fn`` is passed (the ``eval.select=test_best``
+reproduction of the papers' protocol).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LinearScorer(nn.Module):
+    """Scores over ``classes`` (global ids, in column order): softmax probabilities of a linear layer,
+    applied after an optional feature transform (e.g. VS-Boost's encoder)."""
+
+    def __init__(self, linear: nn.Linear, classes: torch.Tensor, transform: Callable | None = None):
+        super().__init__()
+        self.linear = linear
+        self.register_buffer("classes", classes.clone())
+        self.transform = transform
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.transform is not None:
+            x = self.transform(x)
+        return F.softmax(self.linear(x), dim=1)
+
+
+def fit_softmax_classifier(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    *,
+    epochs: int = 25,
+    lr: float = 1e-3,
+    betas: tuple[float, float] = (0.5, 0.999),
+    batch_size: int = 100,
+    weight_decay: float = 0.0,
+    generator: torch.Generator | None = None,
+    select_fn: Callable[[nn.Linear], float] | None = None,
+) -> nn.Linear:
+    """Fit ``Linear(D, num_classes)`` with cross-entropy on ``(x, y)``, ``y`` in ``0..num_classes-1``.
+
+    With ``select_fn`` the layer after each epoch is scored and the best one is returned; otherwise the
+    last one.
+    """
+    x = x.detach()
+    y = y.detach()
+    n, d = x.shape
+    linear = nn.Linear(d, num_classes).to(x.device)
+    opt = torch.optim.Adam(linear.parameters(), lr=lr, betas=tuple(betas), weight_decay=weight_decay)
+    best, best_state = -float("inf"), None
+    with torch.enable_grad():
+        for _ in range(int(epochs)):
+            perm = torch.randperm(n, generator=generator).to(x.device)
+            for i in range(0, n, batch_size):
+                idx = perm[i : i + batch_size]
+                loss = F.cross_entropy(linear(x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            if select_fn is not None:
+                score = select_fn(linear)
+                if score > best:
+                    best = score
+                    best_state = {k: v.clone() for k, v in linear.state_dict().items()}
+    if best_state is not None:
+        linear.load_state_dict(best_state)
+    return linear

@@ -1,0 +1,35 @@
+"""Single-label ZSL / GZSL metrics (Xian et al. 2018's protocol).
+
+* per-class mean top-1 accuracy (Gao et al. Eq. 16): ``acc = 1/|C| Σ_c (#correct in c / #images of c)``;
+* ZSL T1: over the unseen classes, predicting among unseen classes only;
+* GZSL: ``u`` = per-class accuracy on the unseen test images predicting among *all* classes,
+  ``s`` = the same on the seen test images, ``H = 2us / (u + s)`` (Gao et al. Eq. 17).
+
+Everything is computed in floating point and vectorised with ``bincount`` (the integer division of
+old torch versions broke per-class accuracy in some released code).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def per_class_accuracy(pred: torch.Tensor, target: torch.Tensor, classes: torch.Tensor) -> float:
+    """Mean over ``classes`` of the per-class top-1 accuracy. ``pred`` / ``target`` hold global ids.
+
+    Classes of ``classes`` that have no test image are left out of the mean (a benchmark never has
+    them; the loaders reject empty splits).
+    """
+    if target.numel() == 0:
+        return float("nan")
+    n = int(max(int(target.max()), int(pred.max()), int(classes.max()))) + 1
+    total = torch.bincount(target, minlength=n).double()
+    correct = torch.bincount(target[pred == target], minlength=n).double()
+    t, c = total[classes], correct[classes]
+    present = t > 0
+    return float((c[present] / t[present]).mean()) if present.any() else float("nan")
+
+
+def harmonic_mean(u: float, s: float) -> float:
+    """``H = 2us / (u + s)`` (0 when both are 0)."""
+    return 0.0 if u + s <= 0 else 2.0 * u * s / (u + s)

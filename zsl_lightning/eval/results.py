@@ -1,0 +1,56 @@
+"""The run's final table (printed) and the ordering of metric names."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+METRIC_ORDER = ["zsl_t1", "gzsl_u", "gzsl_s", "gzsl_H"]
+
+
+def ordered(metrics: Mapping[str, float]) -> list[str]:
+    known = [k for k in METRIC_ORDER if k in metrics]
+    return known + sorted(k for k in metrics if k not in known)
+
+
+def results_table(results: Mapping) -> str:
+    """A plain-text table of the headline numbers (also rendered by rich when available)."""
+    head = results["headline"]
+    sel = results["selection"]
+    epochs = sel.get("epochs", {})
+    val = results.get("validation", {})
+    from zsl_lightning.eval.selection import task_of
+
+    rows = [("metric", "test", "val", "epoch")]
+    for k in ordered(head):
+        task = task_of(k)
+        v = val.get(k)
+        rows.append((k, f"{head[k]:.2f}", "" if v is None else f"{v:.2f}", str(epochs.get(task, ""))))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [f"{results['method']} on {results['data']} — {sel['description']}"]
+    for j, r in enumerate(rows):
+        lines.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def print_results(results: Mapping) -> None:
+    try:
+        from rich.console import Console
+        from rich.table import Table
+
+        from zsl_lightning.eval.selection import task_of
+
+        sel = results["selection"]
+        t = Table(title=f"{results['method']} on {results['data']}", caption=sel["description"],
+                  caption_justify="left")
+        for col in ("metric", "test", "val", "epoch"):
+            t.add_column(col, justify="left" if col == "metric" else "right")
+        val = results.get("validation", {})
+        for k in ordered(results["headline"]):
+            v = val.get(k)
+            t.add_row(k, f"{results['headline'][k]:.2f}", "" if v is None else f"{v:.2f}",
+                      str(sel.get("epochs", {}).get(task_of(k), "")))
+        Console(width=110).print(t)
+    except ImportError:  # pragma: no cover
+        print(results_table(results))

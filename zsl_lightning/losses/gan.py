@@ -1,0 +1,33 @@
+"""Conditional WGAN-GP (Gulrajani et al. 2017), as used by f-CLSWGAN (Xian et al. 2018, Eq. 1-2),
+f-VAEGAN, Gupta et al. (Eq. 6) and VS-Boost (Eq. 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+
+def gradient_penalty(critic: Callable[..., torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                     *cond: torch.Tensor) -> torch.Tensor:
+    """``E[(||∇_x̂ D(x̂, a)||₂ − 1)²]`` with ``x̂ = α x + (1 − α) x̃``, α ~ U(0, 1) per sample.
+
+    ``fake`` should be detached; the graph of the penalty is kept (``create_graph``) so that its
+    gradient reaches the critic's weights.
+    """
+    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+    x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    out = critic(x_hat, *cond)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+def wgan_critic_loss(d_real: torch.Tensor, d_fake: torch.Tensor, gp: torch.Tensor, lambda_gp: float) -> torch.Tensor:
+    """Critic side of the WGAN-GP objective (negated, to minimise):
+    ``E[D(x̃, a)] − E[D(x, a)] + λ · GP`` (f-CLSWGAN Eq. 1, VS-Boost Eq. 1, Gupta et al. Eq. 6)."""
+    return d_fake.mean() - d_real.mean() + lambda_gp * gp
+
+
+def wgan_generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
+    """Generator side of the WGAN objective: ``−E[D(G(z, a), a)]``."""
+    return -d_fake.mean()

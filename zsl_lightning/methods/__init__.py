@@ -1,0 +1,1 @@
+"""One LightningModule per paper or base framework. ``conf/method/<name>.yaml`` names each one."""

@@ -1,0 +1,316 @@
+"""The method API.
+
+:class:`ZSLMethod` is a LightningModule with ``automatic_optimization = False`` that owns what every
+method repeats: binding the training split on the device, per-epoch seeding (exact resume),
+periodic ZSL/GZSL evaluation and its history, logging keys, and one canonical manual optimizer step.
+A method writes its networks, its losses and :meth:`training_step`, and says how it scores classes:
+
+* generative methods subclass :class:`GenerativeZSLMethod` and implement :meth:`~GenerativeZSLMethod.generate`;
+  evaluation synthesises features and fits a fresh softmax classifier;
+* other methods (ESZSL, embedding models) implement :meth:`ZSLMethod.fit_scorer` directly.
+
+Optimizers are role-named partials (``optimizer_g``, ``optimizer_d``, ...) completed in
+:meth:`configure_optimizers` in the order of :attr:`ZSLMethod.optimizer_roles`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from zsl_lightning.data.base import epoch_seed
+from zsl_lightning.errors import ConfigError
+from zsl_lightning.eval.classifier import LinearScorer, fit_softmax_classifier
+
+
+@dataclass
+class ClassifierSettings:
+    """Final softmax classifier (reference: Adam 1e-3, beta1 0.5, 25 epochs, batch = syn_num)."""
+
+    epochs: int = 25
+    lr: float = 1e-3
+    beta1: float = 0.5
+    batch_size: int | None = None  # None: syn_num, as in the released code
+    weight_decay: float = 0.0
+
+
+@dataclass
+class EvalSettings:
+    """What ``eval:`` in the config holds (see ``conf/train.yaml``)."""
+
+    select: str = "val"
+    every: int = 1
+    syn_num: int = 300
+    gzsl_seen: str = "real"  # real | synthetic | both: seen-class features of the GZSL classifier
+    calibrated_stacking: float = 0.0
+    classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
+    monitor: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # label-mode specific settings (e.g. multi-label top-K)
+
+    @classmethod
+    def from_config(cls, cfg: Mapping | None) -> EvalSettings:
+        cfg = dict(cfg or {})
+        known = {f.name for f in fields(cls)}
+        extra = {k: v for k, v in cfg.items() if k not in known}
+        kw = {k: v for k, v in cfg.items() if k in known}
+        kw["classifier"] = ClassifierSettings(**dict(kw.get("classifier") or {}))
+        kw["monitor"] = dict(kw.get("monitor") or {})
+        kw["extra"] = {**dict(kw.get("extra") or {}), **extra}
+        s = cls(**kw)
+        if s.gzsl_seen not in ("real", "synthetic", "both"):
+            raise ConfigError(f"eval.gzsl_seen must be real | synthetic | both, got '{s.gzsl_seen}'.")
+        if s.every < 1 or s.syn_num < 1:
+            raise ConfigError("eval.every and eval.syn_num must be >= 1.")
+        return s
+
+
+class ZSLMethod(pl.LightningModule):
+    """Base class of every method (manual optimization; evaluation owned here)."""
+
+    #: label modes the method supports ("single", "multi")
+    label_modes: tuple[str, ...] = ("single",)
+    #: optimizer roles, in the order configure_optimizers returns them
+    optimizer_roles: tuple[str, ...] = ()
+
+    def __init__(self, evaluation: Mapping | None = None, seed: int = 0, grad_clip: float | None = None):
+        super().__init__()
+        self.automatic_optimization = False
+        self.eval_cfg = EvalSettings.from_config(evaluation)
+        self.seed = int(seed)
+        self.grad_clip = grad_clip
+        self.data = None
+        self.history: list[dict[str, float]] = []
+        self.eval_epochs: set[int] | None = None  # set by the pipeline; None = every eval.every + last
+        self.select_on_test = False  # only for eval.select=test_best
+        self.train_prefix = "train"
+        self._optimizer_partials: dict[str, Callable] = {}
+        self._scheduler_partials: dict[str, Callable] = {}
+
+    # ------------------------------------------------------------------ optimizers
+    def register_optimizer(self, role: str, partial: Callable | None, params, scheduler: Callable | None = None) -> None:
+        if partial is None:
+            raise ConfigError(f"{type(self).__name__} needs an optimizer for role '{role}'.")
+        self._optimizer_partials[role] = (partial, params)
+        if scheduler is not None:
+            self._scheduler_partials[role] = scheduler
+
+    def configure_optimizers(self):
+        """Returns the optimizers in the order of :attr:`optimizer_roles` (and their epoch schedulers)."""
+        opts, scheds = [], []
+        for role in self.optimizer_roles:
+            partial, params = self._optimizer_partials[role]
+            params = params() if callable(params) else params
+            opt = partial(params=list(params))
+            opts.append(opt)
+            if role in self._scheduler_partials:
+                scheds.append({"scheduler": self._scheduler_partials[role](optimizer=opt), "interval": "epoch"})
+        return (opts, scheds) if scheds else opts
+
+    def optimizer(self, role: str):
+        opts = self.optimizers()
+        opts = opts if isinstance(opts, list) else [opts]
+        return opts[self.optimizer_roles.index(role)]
+
+    def manual_step(self, roles: str | tuple[str, ...], loss_fn: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """One canonical manual update of the network(s) owned by ``roles``.
+
+        Like ``toggle_optimizer``, but for one or several roles (f-VAEGAN updates encoder and generator
+        from one loss): every parameter of the *other* optimizers is frozen before ``loss_fn`` builds the
+        graph, so only these roles' networks receive gradients and change. Then ``zero_grad`` →
+        ``manual_backward`` → optional ``clip_gradients`` (``method.grad_clip``) → ``step``.
+        """
+        roles = (roles,) if isinstance(roles, str) else tuple(roles)
+        opts = [self.optimizer(r) for r in roles]
+        own = {id(p) for o in opts for g in o.param_groups for p in g["params"]}
+        frozen = []
+        for r in self.optimizer_roles:
+            for g in self.optimizer(r).param_groups:
+                for p in g["params"]:
+                    if id(p) not in own and p.requires_grad:
+                        p.requires_grad_(False)
+                        frozen.append(p)
+        try:
+            loss = loss_fn()
+            for o in opts:
+                o.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            for o in opts:
+                if self.grad_clip:
+                    self.clip_gradients(o, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
+                o.step()
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+        return loss.detach()
+
+    # ------------------------------------------------------------------ data binding and seeding
+    def on_fit_start(self) -> None:
+        dm = self.trainer.datamodule
+        if dm.label_mode not in self.label_modes:
+            raise ConfigError(
+                f"method {type(self).__name__} supports label modes {self.label_modes}, but data '{dm.name}' is "
+                f"'{dm.label_mode}'-label."
+            )
+        self.data = dm.device_split(self.device)
+        with torch.random.fork_rng(devices=self._rng_devices()):
+            torch.manual_seed(epoch_seed(self.seed, -1, self.global_rank, stream=4))
+            self.prepare(self.data)
+
+    def _rng_devices(self):
+        return [self.device.index or 0] if self.device.type == "cuda" else []
+
+    def prepare(self, split) -> None:
+        """Hook run once at fit start, after the split is on the device (e.g. pre-train a classifier)."""
+
+    def on_train_epoch_start(self) -> None:
+        # Every epoch starts from a seed derived from (seed, epoch): a resumed run replays exactly.
+        torch.manual_seed(epoch_seed(self.seed, self.current_epoch, self.global_rank, stream=1))
+
+    def on_train_epoch_end(self) -> None:
+        for sch in self._schedulers():
+            sch.step()
+        epoch = self.current_epoch + 1
+        if self.should_evaluate(epoch):
+            metrics = self.run_evaluation(epoch)
+            self.history.append({"epoch": epoch, **metrics})
+            prefix = self.data.eval_prefix
+            self.log_dict({f"{prefix}/{k}": float(v) for k, v in metrics.items()}, on_epoch=True, sync_dist=False)
+
+    def _schedulers(self):
+        s = self.lr_schedulers()
+        if s is None:
+            return []
+        return s if isinstance(s, list) else [s]
+
+    def should_evaluate(self, epoch: int) -> bool:
+        if self.eval_epochs is not None:
+            return epoch in self.eval_epochs
+        return epoch % self.eval_cfg.every == 0 or epoch == self.trainer.max_epochs
+
+    # ------------------------------------------------------------------ evaluation
+    def run_evaluation(self, epoch: int) -> dict[str, float]:
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.random.fork_rng(devices=self._rng_devices()):
+                torch.manual_seed(epoch_seed(self.seed, epoch, 0, stream=2))
+                return self.evaluate(self.data)
+        finally:
+            self.train(was_training)
+
+    def evaluate(self, split) -> dict[str, float]:
+        if split.label_mode == "single":
+            from zsl_lightning.eval.single_label import evaluate_single_label
+
+            return evaluate_single_label(self, split, select_on_test=self.select_on_test)
+        from zsl_lightning.eval.multi_label import evaluate_multi_label  # issue: multi-label
+
+        return evaluate_multi_label(self, split, select_on_test=self.select_on_test)
+
+    def fit_scorer(self, split, task: str, classes: torch.Tensor, select_fn=None):
+        """Return a callable ``x -> scores`` over ``classes`` (attribute ``classes`` = global ids)."""
+        raise NotImplementedError
+
+    def classifier_generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(epoch_seed(self.seed, self.current_epoch, 0, stream=3))
+
+    # ------------------------------------------------------------------ logging / checkpoint state
+    def log_losses(self, losses: Mapping[str, torch.Tensor | float], prog_bar: tuple[str, ...] = ()) -> None:
+        if self._current_fx_name is None:  # called outside a Lightning loop (e.g. a test driving one step)
+            return
+        for k, v in losses.items():
+            self.log(f"{self.train_prefix}/{k}", v, on_step=False, on_epoch=True, prog_bar=k in prog_bar)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["zsl_history"] = list(self.history)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.history = list(checkpoint.get("zsl_history", []))
+
+
+class GenerativeZSLMethod(ZSLMethod):
+    """A method that synthesises features of unseen classes from their embeddings.
+
+    Evaluation: ``eval.syn_num`` features per unseen class, then a fresh softmax classifier —
+    ZSL: trained on synthetic unseen features, over the unseen classes; GZSL: trained on seen features
+    (``eval.gzsl_seen``: real, the default as in f-CLSWGAN / f-VAEGAN; synthetic; or both) + synthetic
+    unseen features, over all classes.
+    """
+
+    noise_dim: int = 0
+
+    def generate(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """``x̃ = G(z, a)`` for noise ``z`` and class embeddings ``a`` (one row each)."""
+        return self.generator(z, a)
+
+    def sample_noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.noise_dim, device=self.device)
+
+    @torch.no_grad()
+    def synthesize(self, class_embeddings: torch.Tensor, n_per_class: int, chunk: int = 8192) -> torch.Tensor:
+        """``n_per_class`` features for each row of ``class_embeddings``: rows ``i*n .. (i+1)*n-1`` belong
+        to class ``i``. Networks are put in eval mode for synthesis."""
+        was_training = self.training
+        self.eval()
+        try:
+            a = class_embeddings.to(self.device).repeat_interleave(int(n_per_class), dim=0)
+            out = [self.generate(self.sample_noise(len(a[i : i + chunk])), a[i : i + chunk])
+                   for i in range(0, len(a), chunk)]
+            return torch.cat(out)
+        finally:
+            self.train(was_training)
+
+    def feature_transform(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """Features are mapped through this before the final classifier (VS-Boost's encoder E)."""
+        return None
+
+    def num_synthetic(self, split, task: str) -> int:
+        """Synthetic features per unseen class (``eval.syn_num``; Gao et al. override it)."""
+        return int(self.eval_cfg.syn_num)
+
+    def classifier_training_data(self, split, task: str) -> tuple[torch.Tensor, torch.Tensor]:
+        n = self.num_synthetic(split, task)
+        unseen = split.unseen_classes
+        syn_x = self.synthesize(split.class_embeddings[unseen], n)
+        syn_y = unseen.repeat_interleave(n)
+        if task == "zsl":
+            return syn_x, syn_y
+        parts_x, parts_y = [], []
+        if self.eval_cfg.gzsl_seen in ("real", "both"):
+            parts_x.append(split.train_x)
+            parts_y.append(split.train_y)
+        if self.eval_cfg.gzsl_seen in ("synthetic", "both"):
+            seen = split.seen_classes
+            parts_x.append(self.synthesize(split.class_embeddings[seen], n))
+            parts_y.append(seen.repeat_interleave(n))
+        return torch.cat(parts_x + [syn_x]), torch.cat(parts_y + [syn_y])
+
+    def fit_scorer(self, split, task: str, classes: torch.Tensor, select_fn=None) -> LinearScorer:
+        x, y = self.classifier_training_data(split, task)
+        transform = self.feature_transform()
+        if transform is not None:
+            with torch.no_grad():
+                x = transform(x)
+        lookup = torch.full((int(classes.max()) + 1,), -1, dtype=torch.long, device=classes.device)
+        lookup[classes] = torch.arange(len(classes), device=classes.device)
+        y_local = lookup[y]
+        c = self.eval_cfg.classifier
+        wrap = (lambda lin: select_fn(LinearScorer(lin, classes, transform))) if select_fn else None
+        linear = fit_softmax_classifier(
+            x, y_local, len(classes), epochs=c.epochs, lr=c.lr, betas=(c.beta1, 0.999),
+            batch_size=int(c.batch_size or self.eval_cfg.syn_num), weight_decay=c.weight_decay,
+            generator=self.classifier_generator(), select_fn=wrap,
+        )
+        return LinearScorer(linear, classes, transform)
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    """Exclude ``module``'s parameters from every gradient (e.g. f-CLSWGAN's pre-trained classifier)."""
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module

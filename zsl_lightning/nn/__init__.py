@@ -1,0 +1,5 @@
+"""Plain ``nn.Module`` building blocks (no Lightning): MLPs, encoders, fusion blocks."""
+
+from zsl_lightning.nn.mlp import MLP, GaussianEncoder, make_activation
+
+__all__ = ["MLP", "GaussianEncoder", "make_activation"]

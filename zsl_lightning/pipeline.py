@@ -1,0 +1,323 @@
+"""What ``python train.py`` does: data → (dev phase →) test phase → results.json + a printed table.
+
+See :mod:`zsl_lightning.eval.selection` for the three selection modes. Every run directory holds:
+
+``config_resolved.yaml``   the composed config with the data-derived dims filled in
+``dev/``                   (``eval.select=val``) the validation phase: checkpoints, logs, ``selection.json``
+``checkpoints/``           ``last.ckpt``, ``best_zsl.ckpt``, ``best_gzsl.ckpt`` of the test phase
+``csv/``                   metric logs (and tensorboard/ or wandb/ when enabled)
+``results.json``           headline numbers, how they were selected, full evaluation histories
+
+A run that dies keeps what it finished: files are written atomically, and rerunning with the same
+``hydra.run.dir`` resumes (``resume=auto``): a finished dev phase is not repeated, and the test phase
+continues from its ``last.ckpt``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from zsl_lightning.errors import ConfigError, ZSLError
+from zsl_lightning.utils.io import atomic_write_json, atomic_write_text
+
+DEFAULT_MONITORS = {
+    "single": {"zsl": "zsl_t1", "gzsl": "gzsl_H"},
+    "multi": {"zsl": "zsl_mAP", "gzsl": "gzsl_mAP"},
+}
+
+
+# ---------------------------------------------------------------------------------------- environment
+def configure_environment(cfg: DictConfig) -> None:
+    """W&B runs offline unless credentials exist; tests and CI never need a network."""
+    if "WANDB_MODE" not in os.environ and not _wandb_credentials():
+        os.environ["WANDB_MODE"] = "offline"
+    os.environ.setdefault("WANDB_SILENT", "true")
+    import torch
+
+    if torch.cuda.is_available():
+        torch.set_float32_matmul_precision(str(cfg.get("matmul_precision", "high")))
+
+
+def _wandb_credentials() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        return "api.wandb.ai" in netrc.read_text()
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------- building blocks
+def build_datamodule(cfg: DictConfig):
+    from hydra.utils import instantiate
+
+    dm = instantiate(cfg.data, _convert_="all")
+    dm.load()
+    return dm
+
+
+def monitors_for(cfg: DictConfig, label_mode: str) -> dict[str, str]:
+    custom = cfg.eval.get("monitor") or {}
+    mons = dict(DEFAULT_MONITORS[label_mode])
+    mons.update({str(k): str(v) for k, v in dict(custom).items()})
+    return mons
+
+
+def build_method(cfg: DictConfig):
+    from hydra.utils import instantiate
+
+    evaluation = OmegaConf.to_container(cfg.eval, resolve=True)
+    return instantiate(cfg.method, evaluation=evaluation, seed=int(cfg.seed), _convert_="partial")
+
+
+class _Loggers:
+    """Loggers of a job: file loggers get one version per phase; a W&B run is shared by both phases."""
+
+    def __init__(self, cfg: DictConfig):
+        self.cfg = cfg
+        self.shared: dict[str, Any] = {}
+
+    def for_phase(self, phase: str) -> list:
+        from hydra.utils import instantiate
+
+        out = []
+        for key, lcfg in (self.cfg.get("logger") or {}).items():
+            if lcfg is None or "_target_" not in lcfg:
+                continue
+            if "Wandb" in str(lcfg._target_):
+                if key not in self.shared:
+                    extra = {}
+                    if lcfg.get("group") in (None, ""):
+                        extra["group"] = _multirun_group()
+                    self.shared[key] = instantiate(lcfg, **extra)
+                    self.shared[key].log_hyperparams(_flat_config(self.cfg))
+                out.append(self.shared[key])
+            else:
+                out.append(instantiate(lcfg, version=phase))
+        return out
+
+    def finish(self, results: dict | None) -> None:
+        for lg in self.shared.values():
+            try:
+                if results:
+                    lg.experiment.summary.update({f"final/{k}": v for k, v in results["headline"].items()})
+                    lg.experiment.summary["final/selection"] = results["selection"]["mode"]
+            finally:
+                import wandb
+
+                wandb.finish()
+        self.shared.clear()
+
+
+def _multirun_group() -> str | None:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        if hc.mode == RunMode.MULTIRUN:
+            return f"{hc.job.name}-{Path(hc.sweep.dir).name}"
+    except Exception:  # not under Hydra (tests, notebooks)
+        pass
+    return None
+
+
+def _flat_config(cfg: DictConfig) -> dict:
+    out = {}
+
+    def walk(prefix, node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        else:
+            out[prefix] = node
+
+    walk("", resolved_config(cfg))
+    return out
+
+
+def resolved_config(cfg: DictConfig) -> dict:
+    """The resolved config as plain containers, without Hydra's own node."""
+    out = {}
+    for k in cfg:
+        if k == "hydra":
+            continue
+        v = cfg[k]
+        out[k] = OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+    return out
+
+
+def fit_phase(cfg: DictConfig, dm, split: str, phase_dir: Path, max_epochs: int, loggers: _Loggers,
+              monitors: dict[str, str], eval_epochs: set[int] | None, select_on_test: bool = False):
+    """Train one phase on ``split`` and return the fitted module (its ``history`` holds the evaluations)."""
+    import pytorch_lightning as pl
+    from hydra.utils import instantiate
+
+    from zsl_lightning.callbacks import AtomicCheckpointIO, ZSLCheckpoint
+    from zsl_lightning.data.samplers import RandomBatches
+
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    module = build_method(cfg)
+    module.eval_epochs = eval_epochs
+    module.select_on_test = select_on_test
+    module.train_prefix = "dev/train" if split == "dev" else "train"
+    module.run_config = resolved_config(cfg)
+    dm.use(split, getattr(module, "batch_plan", None) or RandomBatches(64))
+
+    ckpt = ZSLCheckpoint(phase_dir / "checkpoints", monitors)
+    callbacks = [ckpt]
+    for _, cb in (cfg.get("callbacks") or {}).items():
+        if cb is not None and "_target_" in cb:
+            callbacks.append(instantiate(cb))
+    trainer = instantiate(cfg.trainer, max_epochs=int(max_epochs), callbacks=callbacks,
+                          logger=loggers.for_phase("dev" if split == "dev" else "test") or False,
+                          plugins=[AtomicCheckpointIO()], enable_checkpointing=True,
+                          default_root_dir=str(phase_dir), _convert_="partial")
+    ckpt_path = None
+    if split == "test" and cfg.get("ckpt_path"):
+        ckpt_path = str(cfg.ckpt_path)
+        if not Path(ckpt_path).is_file():
+            raise ConfigError(f"ckpt_path '{ckpt_path}' does not exist.")
+    elif str(cfg.get("resume", "auto")) not in ("False", "false", "0") and ckpt.last_path.is_file():
+        ckpt_path = str(ckpt.last_path)
+        print(f"[zsl-lightning] resuming the {split} phase from {ckpt_path}", file=sys.stderr)
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    return module
+
+
+# ---------------------------------------------------------------------------------------- the run
+def run(cfg: DictConfig) -> dict:
+    """Run one job; returns the results dict (also written to ``<output_dir>/results.json``)."""
+    from zsl_lightning.eval.results import print_results
+    from zsl_lightning.eval.selection import SELECT_DESCRIPTION, SELECT_MODES, best_epochs, task_metrics
+
+    configure_environment(cfg)
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    select = str(cfg.eval.select)
+    if select not in SELECT_MODES:
+        raise ConfigError(f"eval.select must be one of {SELECT_MODES}, got '{select}'.")
+    dev_only = bool(cfg.eval.get("dev_only", False))
+    if dev_only and select != "val":
+        raise ConfigError("eval.dev_only=true needs eval.select=val (a sweep may only look at validation data).")
+
+    dm = build_datamodule(cfg)
+    with open_dict(cfg):
+        cfg.data_info = dm.info
+    atomic_write_text(out / "config_resolved.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved_config(cfg))))
+    if cfg.get("print_config", True):
+        from zsl_lightning.utils.rich_utils import print_config_tree
+
+        print_config_tree(cfg)
+
+    monitors = monitors_for(cfg, dm.label_mode)
+    epochs = int(cfg.method.epochs)
+    loggers = _Loggers(cfg)
+    results: dict[str, Any] = {
+        "method": _choice("method", cfg),
+        "data": dm.info["name"],
+        "seed": int(cfg.seed),
+        "selection": {"mode": select, "description": SELECT_DESCRIPTION[select], "monitors": monitors},
+        "config": "config_resolved.yaml",
+    }
+    try:
+        if select == "val":
+            dev_dir = out / "dev"
+            sel_file = dev_dir / "selection.json"
+            if sel_file.is_file() and str(cfg.get("resume", "auto")) not in ("False", "false", "0"):
+                dev_state = json.loads(sel_file.read_text())
+                print(f"[zsl-lightning] dev phase already finished ({sel_file}); not repeating it", file=sys.stderr)
+            else:
+                dev = fit_phase(cfg, dm, "dev", dev_dir, epochs, loggers, monitors, None)
+                chosen = best_epochs(dev.history, monitors)
+                if set(chosen) != set(monitors):
+                    raise ZSLError(f"validation never produced {sorted(monitors.values())}; nothing to select.")
+                dev_state = {"epochs": chosen, "history": dev.history}
+                atomic_write_json(sel_file, dev_state)
+            chosen = {k: int(v) for k, v in dev_state["epochs"].items()}
+            by_epoch = {h["epoch"]: h for h in dev_state["history"]}
+            results["selection"]["epochs"] = chosen
+            results["validation"] = {k: v for t, e in chosen.items() for k, v in task_metrics(by_epoch[e], t).items()}
+            results["history"] = {"dev": dev_state["history"]}
+            results["objective"] = {t: by_epoch[e][monitors[t]] for t, e in chosen.items()}
+            if dev_only:
+                results["headline"] = {}
+                atomic_write_json(out / "results.json", results)
+                return results
+            final = fit_phase(cfg, dm, "test", out, max(chosen.values()), loggers, monitors, set(chosen.values()))
+        elif select == "last":
+            final = fit_phase(cfg, dm, "test", out, epochs, loggers, monitors, {epochs})
+            chosen = {t: epochs for t in monitors}
+        else:  # test_best: the papers' protocol, labelled everywhere
+            final = fit_phase(cfg, dm, "test", out, epochs, loggers, monitors, None, select_on_test=True)
+            chosen = best_epochs(final.history, monitors)
+        results["selection"]["epochs"] = chosen
+        by_epoch = {h["epoch"]: h for h in final.history}
+        missing = [t for t, e in chosen.items() if e not in by_epoch]
+        if missing:
+            raise ZSLError(f"no test evaluation at the selected epoch(s) for {missing}; the checkpoint may be from "
+                           "a different run (delete its checkpoints/ or set resume=false).")
+        results["headline"] = {k: v for t, e in chosen.items() for k, v in task_metrics(by_epoch[e], t).items()}
+        results.setdefault("history", {})["test"] = final.history
+        results["checkpoints"] = {"last": "checkpoints/last.ckpt",
+                                  **{f"best_{t}": f"checkpoints/best_{t}.ckpt" for t in monitors}}
+        atomic_write_json(out / "results.json", results)
+        print_results(results)
+        return results
+    finally:
+        loggers.finish(results if "headline" in results else None)
+
+
+def _choice(group: str, cfg: DictConfig) -> str:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return str(HydraConfig.get().runtime.choices.get(group))
+    except Exception:
+        target = str(cfg[group].get("_target_", group))
+        return target.rsplit(".", 1)[-1].lower()
+
+
+def objective(cfg: DictConfig, results: dict) -> float | None:
+    """The value an Optuna sweep optimises: a *validation* metric (``optimized_metric``, e.g. ``val/gzsl_H``)."""
+    metric = cfg.get("optimized_metric")
+    if not metric:
+        return None
+    metric = str(metric)
+    if not metric.startswith("val/"):
+        raise ConfigError(f"optimized_metric must be a validation metric (val/...), got '{metric}'.")
+    key = metric[len("val/"):]
+    if key not in results.get("validation", {}):
+        raise ConfigError(f"optimized_metric '{metric}' is not among {sorted(results.get('validation', {}))}.")
+    return float(results["validation"][key])
+
+
+def main_entry(cfg: DictConfig) -> float | None:
+    """Entry point used by ``train.py``: user errors become one message and exit code 2, no traceback."""
+    try:
+        results = run(cfg)
+        return objective(cfg, results)
+    except ZSLError as e:
+        _print_error(e)
+        sys.exit(e.exit_code)
+
+
+def _print_error(e: ZSLError) -> None:
+    try:
+        from rich.console import Console
+        from rich.panel import Panel
+        from rich.text import Text
+
+        Console(stderr=True, width=110).print(Panel(Text(str(e)), title=f"[bold red]{type(e).__name__}",
+                                                     border_style="red"))
+    except ImportError:  # pragma: no cover
+        print(f"{type(e).__name__}: {e}", file=sys.stderr)
