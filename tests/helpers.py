@@ -14,7 +14,7 @@ from omegaconf import DictConfig, open_dict
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 
-QUIET = ["print_config=false", "callbacks=none", "logger=none", "+trainer.enable_progress_bar=false"]
+QUIET = ["print_config=false", "callbacks=none", "logger=none", "trainer.enable_progress_bar=false"]
 
 
 def write_xlsa17(root: Path, name: str = "TINY", *, n_classes: int = 10, n_unseen: int = 3, n_val: int = 2,
@@ -51,9 +51,9 @@ def write_xlsa17(root: Path, name: str = "TINY", *, n_classes: int = 10, n_unsee
         res["features"] = feats.copy()
     if tamper.get("zero_based_labels"):
         res["labels"] = labels.reshape(-1, 1).astype(float)
-    if tamper.get("zero_based_locs"):
-        spl["test_unseen_loc"] = spl["test_unseen_loc"] - 1
-        spl["trainval_loc"] = spl["trainval_loc"] - 1
+    if tamper.get("zero_based_locs"):  # every split written 0-based (the first image then has index 0)
+        for k in ("trainval_loc", "train_loc", "val_loc", "test_seen_loc", "test_unseen_loc"):
+            spl[k] = spl[k] - 1
     if tamper.get("nan"):
         res["features"][0, 5] = np.nan
     if tamper.get("inf_att"):

@@ -38,10 +38,20 @@ def configure_environment(cfg: DictConfig) -> None:
     if "WANDB_MODE" not in os.environ and not _wandb_credentials():
         os.environ["WANDB_MODE"] = "offline"
     os.environ.setdefault("WANDB_SILENT", "true")
+    import logging
+
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropAdvertising())
     import torch
 
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision(str(cfg.get("matmul_precision", "high")))
+
+
+class _DropAdvertising:
+    """Lightning prints a product tip at every Trainer start; keep the logs about the run."""
+
+    def filter(self, record) -> bool:
+        return "litlogger" not in str(record.getMessage())
 
 
 def _wandb_credentials() -> bool:
@@ -206,6 +216,10 @@ def run(cfg: DictConfig) -> dict:
     select = str(cfg.eval.select)
     if select not in SELECT_MODES:
         raise ConfigError(f"eval.select must be one of {SELECT_MODES}, got '{select}'.")
+    metric = cfg.get("optimized_metric")
+    if metric and not str(metric).startswith("val/"):
+        raise ConfigError(f"optimized_metric must be a validation metric (val/...), got '{metric}': "
+                          "a sweep may never optimise a test-set number.")
     dev_only = bool(cfg.eval.get("dev_only", False))
     if dev_only and select != "val":
         raise ConfigError("eval.dev_only=true needs eval.select=val (a sweep may only look at validation data).")
@@ -314,10 +328,10 @@ def main_entry(cfg: DictConfig) -> float | None:
 def _print_error(e: ZSLError) -> None:
     try:
         from rich.console import Console
-        from rich.panel import Panel
         from rich.text import Text
 
-        Console(stderr=True, width=110).print(Panel(Text(str(e)), title=f"[bold red]{type(e).__name__}",
-                                                     border_style="red"))
+        console = Console(stderr=True)
+        console.print(f"[bold red]{type(e).__name__}[/bold red]")
+        console.print(Text(str(e)), soft_wrap=True)  # no hard wraps: paths and URLs stay copyable
     except ImportError:  # pragma: no cover
         print(f"{type(e).__name__}: {e}", file=sys.stderr)

@@ -32,7 +32,7 @@ SOURCE = (
     "(https://www.mpi-inf.mpg.de/departments/computer-vision-and-machine-learning/research/zero-shot-learning/"
     "zero-shot-learning-the-good-the-bad-and-the-ugly); FLO and CUB sentence embeddings come with the "
     "f-CLSWGAN data release (Xian et al., CVPR 2018). Unpack so that <root>/<NAME>/res101.mat exists, and "
-    "pass data.root=<root> (or set ZSL_DATA_ROOT)."
+    "pass data.root=<root> (the default root is $ZSL_DATA_DIR/xlsa17, else ./data/xlsa17)."
 )
 
 SPLIT_KEYS = ("trainval_loc", "train_loc", "val_loc", "test_seen_loc", "test_unseen_loc")

@@ -11,6 +11,7 @@ is refitted on all training data — no test data is ever looked at.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -18,6 +19,9 @@ import torch
 
 from zsl_lightning.eval.metrics import per_class_accuracy
 from zsl_lightning.methods.base import ZSLMethod
+
+# ESZSL has nothing to optimise; Lightning's "fit will run with no optimizer" warning is expected.
+warnings.filterwarnings("ignore", message=r".*configure_optimizers.* returned `None`.*")
 
 
 def eszsl_solve(x: torch.Tensor, y: torch.Tensor, classes: torch.Tensor, emb: torch.Tensor,
