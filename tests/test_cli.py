@@ -89,3 +89,13 @@ def test_bad_config_values_get_a_clear_error(tmp_path, cache_dir, bad, pattern):
     r = train([*FAST, "eval.dev_only=true", bad], tmp_path, cache_dir)
     out = r.stdout + r.stderr
     assert r.returncode == 2 and pattern in out and "Traceback" not in out
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes(tmp_path, cache_dir):
+    run_dir = tmp_path / "ddp"
+    r = train([*FAST, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", f"hydra.run.dir={run_dir}"],
+              tmp_path, cache_dir, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((run_dir / "results.json").read_text())["headline"]
+    assert r.stdout.count("zsl_t1") == 1  # one rank prints

@@ -41,6 +41,11 @@ def configure_environment(cfg: DictConfig) -> None:
     import logging
 
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropAdvertising())
+    import warnings
+
+    # evaluation is computed identically on every DDP rank (same weights, same seeds): no sync needed
+    warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting.*")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
     import torch
 
     if torch.cuda.is_available():
@@ -256,7 +261,8 @@ def run(cfg: DictConfig) -> dict:
                 if set(chosen) != set(monitors):
                     raise ZSLError(f"validation never produced {sorted(monitors.values())}; nothing to select.")
                 dev_state = {"epochs": chosen, "history": dev.history}
-                atomic_write_json(sel_file, dev_state)
+                if _is_rank_zero():
+                    atomic_write_json(sel_file, dev_state)
             chosen = {k: int(v) for k, v in dev_state["epochs"].items()}
             by_epoch = {h["epoch"]: h for h in dev_state["history"]}
             results["selection"]["epochs"] = chosen
@@ -265,7 +271,8 @@ def run(cfg: DictConfig) -> dict:
             results["objective"] = {t: by_epoch[e][monitors[t]] for t, e in chosen.items()}
             if dev_only:
                 results["headline"] = {}
-                atomic_write_json(out / "results.json", results)
+                if _is_rank_zero():
+                    atomic_write_json(out / "results.json", results)
                 return results
             final = fit_phase(cfg, dm, "test", out, max(chosen.values()), loggers, monitors, set(chosen.values()))
         elif select == "last":
@@ -284,11 +291,18 @@ def run(cfg: DictConfig) -> dict:
         results.setdefault("history", {})["test"] = final.history
         results["checkpoints"] = {"last": "checkpoints/last.ckpt",
                                   **{f"best_{t}": f"checkpoints/best_{t}.ckpt" for t in monitors}}
-        atomic_write_json(out / "results.json", results)
-        print_results(results)
+        if _is_rank_zero():  # under DDP every rank evaluates identically; one writes and prints
+            atomic_write_json(out / "results.json", results)
+            print_results(results)
         return results
     finally:
         loggers.finish(results if "headline" in results else None)
+
+
+def _is_rank_zero() -> bool:
+    from pytorch_lightning.utilities import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def _choice(group: str, cfg: DictConfig) -> str:
