@@ -40,7 +40,9 @@ def configure_environment(cfg: DictConfig) -> None:
     os.environ.setdefault("WANDB_SILENT", "true")
     import logging
 
-    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropAdvertising())
+    pl_log = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    if not any(isinstance(f, _DropAdvertising) for f in pl_log.filters):
+        pl_log.addFilter(_DropAdvertising())
     import warnings
 
     # evaluation is computed identically on every DDP rank (same weights, same seeds): no sync needed
