@@ -50,3 +50,18 @@ def test_resume_restores_optimizer_state(tmp_path, cache_dir):
     n_iter = ckpt["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"]
     assert steps[0] == 5 * steps[1]  # n_critic critic updates per generator update
     assert steps[1] > 0 and n_iter > 0
+
+
+def test_resume_with_a_scheduler_restores_its_state(tmp_path, cache_dir):
+    sched = ["method.scheduler={_target_:torch.optim.lr_scheduler.StepLR,_partial_:true,step_size:1,gamma:0.5}",
+             "eval.select=last"]
+    ref = run(_cfg(tmp_path, cache_dir, tmp_path / "ref", sched))
+    out = tmp_path / "crashed"
+    with pytest.raises(RuntimeError):
+        run(_cfg(tmp_path, cache_dir, out, [*sched, f"+callbacks.crash._target_={CRASH}", "+callbacks.crash.epoch=2"]))
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    lr0 = _cfg(tmp_path, cache_dir, out).method.optimizer_g.lr
+    assert [s["last_epoch"] for s in ckpt["lr_schedulers"]] == [2, 2]  # critic and generator schedulers
+    assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(lr0 * 0.25)  # two halvings
+    resumed = run(_cfg(tmp_path, cache_dir, out, sched))
+    assert resumed["history"] == ref["history"]

@@ -77,12 +77,28 @@ class ZSLMethod(pl.LightningModule):
     #: optimizer roles, in the order configure_optimizers returns them
     optimizer_roles: tuple[str, ...] = ()
 
-    def __init__(self, evaluation: Mapping | None = None, seed: int = 0, grad_clip: float | None = None):
+    def __init__(self, evaluation: Mapping | None = None, seed: int = 0, grad_clip: float | None = None,
+                 sampler=None, epochs: int | None = None, scheduler: Callable | None = None):
+        """Options every method config shares.
+
+        Args:
+            evaluation: the ``eval:`` config node (passed by the pipeline).
+            seed: run seed (passed by the pipeline); every epoch reseeds from (seed, epoch).
+            grad_clip: clip each manual step's gradient norm to this value (manual optimization forbids
+                the Trainer's ``gradient_clip_val``).
+            sampler: the batch plan (``method.sampler``; see ``zsl_lightning.data.samplers``).
+            epochs: training epochs (``method.epochs``; the Trainer's ``max_epochs`` interpolates it).
+            scheduler: an LR-scheduler partial applied to every optimizer and stepped once per epoch
+                (e.g. ``{_target_: torch.optim.lr_scheduler.StepLR, _partial_: true, step_size: 20}``).
+        """
         super().__init__()
         self.automatic_optimization = False
         self.eval_cfg = EvalSettings.from_config(evaluation)
         self.seed = int(seed)
         self.grad_clip = grad_clip
+        self.batch_plan = sampler
+        self.epochs = epochs
+        self._default_scheduler = scheduler
         self.data = None
         self.history: list[dict[str, float]] = []
         self.eval_epochs: set[int] | None = None  # set by the pipeline; None = every eval.every + last
@@ -107,8 +123,9 @@ class ZSLMethod(pl.LightningModule):
             params = params() if callable(params) else params
             opt = partial(params=list(params))
             opts.append(opt)
-            if role in self._scheduler_partials:
-                scheds.append({"scheduler": self._scheduler_partials[role](optimizer=opt), "interval": "epoch"})
+            make = self._scheduler_partials.get(role, self._default_scheduler)
+            if make is not None:
+                scheds.append({"scheduler": make(optimizer=opt), "interval": "epoch"})
         return (opts, scheds) if scheds else opts
 
     def optimizer(self, role: str):

@@ -37,21 +37,16 @@ class CLSWGAN(GenerativeZSLMethod):
         feature_dim: int,
         num_classes: int,
         noise_dim: int,
-        sampler=None,
         n_critic: int = 5,
         lambda_gp: float = 10.0,
         cls_weight: float = 0.01,
         pretrain: Mapping | None = None,
-        epochs: int = 30,
-        evaluation: Mapping | None = None,
-        seed: int = 0,
-        grad_clip: float | None = None,
+        **base,
     ):
-        super().__init__(evaluation=evaluation, seed=seed, grad_clip=grad_clip)
+        super().__init__(**base)
         self.generator = generator
         self.discriminator = discriminator
         self.noise_dim = int(noise_dim)
-        self.batch_plan = sampler
         self.n_critic, self.lambda_gp, self.cls_weight = int(n_critic), float(lambda_gp), float(cls_weight)
         self.pretrain_cfg = {"epochs": 50, "lr": 1e-3, "beta1": 0.5, "batch_size": 100, **dict(pretrain or {})}
         # The frozen seen-class classifier of Eq. 3. It has one row per class of the dataset; only the

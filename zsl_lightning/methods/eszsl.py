@@ -12,7 +12,7 @@ is refitted on all training data — no test data is ever looked at.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -49,12 +49,11 @@ class ESZSL(ZSLMethod):
 
     def __init__(self, feature_dim: int, embedding_dim: int, gamma_exp: float = 0.0, lambda_exp: float = 0.0,
                  grid: Sequence[float] | None = (-3, -2, -1, 0, 1, 2, 3), holdout_fraction: float = 0.2,
-                 sampler=None, epochs: int = 1, evaluation: Mapping | None = None, seed: int = 0):
-        super().__init__(evaluation=evaluation, seed=seed)
+                 **base):
+        super().__init__(**base)
         self.gamma_exp, self.lambda_exp = float(gamma_exp), float(lambda_exp)
         self.grid = list(grid) if grid else None
         self.holdout_fraction = float(holdout_fraction)
-        self.batch_plan = sampler
         self.register_buffer("V", torch.zeros(int(feature_dim), int(embedding_dim)))
         self.selected: dict[str, float] = {}
 

@@ -17,7 +17,7 @@ tf-VAEGAN's feedback module and semantic decoder are not part of f-VAEGAN and ar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -52,26 +52,21 @@ class VAEGAN(GenerativeZSLMethod):
         optimizer_g: Callable,
         optimizer_d: Callable,
         noise_dim: int,
-        sampler=None,
         n_critic: int = 5,
         lambda_gp: float = 10.0,
         gamma_d: float = 1.0,
         gamma_g: float = 1.0,
         fake_noise: str = "prior",
         adaptive_gp: bool = False,
-        epochs: int = 30,
-        evaluation: Mapping | None = None,
-        seed: int = 0,
-        grad_clip: float | None = None,
+        **base,
     ):
-        super().__init__(evaluation=evaluation, seed=seed, grad_clip=grad_clip)
+        super().__init__(**base)
         if fake_noise not in ("prior", "encoded"):
             raise ConfigError(f"method.fake_noise must be prior | encoded, got '{fake_noise}'.")
         self.encoder, self.generator, self.discriminator = encoder, generator, discriminator
         self.noise_dim = int(noise_dim)
         if getattr(encoder, "latent_dim", self.noise_dim) != self.noise_dim:
             raise ConfigError("method.encoder.latent_dim must equal method.noise_dim (the generator's z).")
-        self.batch_plan = sampler
         self.n_critic, self.gamma_d, self.gamma_g = int(n_critic), float(gamma_d), float(gamma_g)
         self.fake_noise, self.adaptive_gp = fake_noise, bool(adaptive_gp)
         self.register_buffer("lambda_gp", torch.tensor(float(lambda_gp)))
