@@ -72,10 +72,25 @@ def _wandb_credentials() -> bool:
 
 
 # ---------------------------------------------------------------------------------------- building blocks
-def build_datamodule(cfg: DictConfig):
+def instantiate_user_node(node, **kwargs):
+    """``hydra.utils.instantiate``, except that a :class:`ZSLError` raised by a constructor (a bad config
+    value) reaches the user as itself — Hydra would wrap it in an ``InstantiationException`` (exit code 1)."""
+    from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
-    dm = instantiate(cfg.data, _convert_="all")
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as e:
+        cause = e.__cause__
+        while cause is not None and not isinstance(cause, ZSLError):
+            cause = cause.__cause__
+        if cause is None:
+            raise
+        raise cause from None
+
+
+def build_datamodule(cfg: DictConfig):
+    dm = instantiate_user_node(cfg.data, _convert_="all")
     dm.load()
     return dm
 
@@ -88,10 +103,8 @@ def monitors_for(cfg: DictConfig, label_mode: str) -> dict[str, str]:
 
 
 def build_method(cfg: DictConfig):
-    from hydra.utils import instantiate
-
     evaluation = OmegaConf.to_container(cfg.eval, resolve=True)
-    return instantiate(cfg.method, evaluation=evaluation, seed=int(cfg.seed), _convert_="partial")
+    return instantiate_user_node(cfg.method, evaluation=evaluation, seed=int(cfg.seed), _convert_="partial")
 
 
 class _Loggers:

@@ -62,19 +62,25 @@ class RandomBatches:
 
 
 class EpisodicBatches:
-    """N-way K-shot episodes: each batch holds ``n_way`` random classes × ``k_shot`` images of each.
+    """N-way K-shot episodes: each batch holds ``n_way`` distinct random classes × ``k_shot`` images of each.
 
     Classes are drawn from the labels present in the training set only, so unseen (or validation)
-    classes can never leak into an episode. A class with fewer than ``k_shot`` images is sampled with
-    replacement. ``steps_per_epoch`` defaults to ``ceil(N / (n_way * k_shot))``.
+    classes can never leak into an episode. Within an episode a class's images are distinct when the
+    class has at least ``k_shot`` of them; a smaller class is sampled with replacement. Rows of a batch
+    are grouped by class (``k_shot`` consecutive rows per class). ``steps_per_epoch`` defaults to
+    ``ceil(N / (n_way * k_shot))``, so an epoch sees about as many images as the training set holds
+    (times ``batches_per_step``, as for :class:`RandomBatches`).
     """
 
     def __init__(self, n_way: int, k_shot: int, batches_per_step: int = 1, steps_per_epoch: int | None = None):
-        if n_way < 1 or k_shot < 1:
-            raise ConfigError("sampler.n_way and sampler.k_shot must be >= 1.")
+        if n_way < 1 or k_shot < 1 or batches_per_step < 1:
+            raise ConfigError("sampler.n_way, sampler.k_shot and sampler.batches_per_step must be >= 1, got "
+                              f"n_way={n_way}, k_shot={k_shot}, batches_per_step={batches_per_step}.")
+        if steps_per_epoch is not None and int(steps_per_epoch) < 1:
+            raise ConfigError(f"sampler.steps_per_epoch must be >= 1 (or null), got {steps_per_epoch}.")
         self.n_way, self.k_shot = int(n_way), int(k_shot)
         self.batches_per_step = int(batches_per_step)
-        self.steps_per_epoch = steps_per_epoch
+        self.steps_per_epoch = None if steps_per_epoch is None else int(steps_per_epoch)
 
     @property
     def batch_size(self) -> int:
@@ -86,6 +92,9 @@ class EpisodicBatches:
         return max(1, math.ceil(n_train / self.batch_size))
 
     def sample(self, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if labels.dim() != 1:
+            raise ConfigError("EpisodicBatches needs single-label training data (one class id per image), "
+                              f"got labels of shape {tuple(labels.shape)}.")
         classes, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
         if len(classes) < self.n_way:
             raise ConfigError(
@@ -95,16 +104,18 @@ class EpisodicBatches:
         starts = torch.cumsum(counts, 0) - counts
         steps = self.num_steps(len(labels))
         n_batches = steps * self.batches_per_step
-        # classes of each episode: n_way distinct classes
+        # n_way distinct classes per episode: the first n_way of a random permutation of the classes
         way = torch.rand(n_batches, len(classes), generator=generator).argsort(1)[:, : self.n_way]
         cnt = counts[way].unsqueeze(-1)  # (n_batches, n_way, 1)
-        # K draws per class: without replacement where the class is large enough (random ranks)
-        r = torch.rand(n_batches, self.n_way, int(counts.max()), generator=generator)
-        r = r.masked_fill(torch.arange(int(counts.max())) >= cnt, 2.0)
+        # K distinct ranks inside each class: the K smallest of random keys, positions past the class
+        # size pushed to the end. The key table is at least K wide (K may exceed every class size).
+        width = max(int(counts.max()), self.k_shot)
+        r = torch.rand(n_batches, self.n_way, width, generator=generator)
+        r = r.masked_fill(torch.arange(width) >= cnt, 2.0)
         ranks = r.argsort(-1)[..., : self.k_shot]
         small = cnt < self.k_shot
-        if small.any():
+        if bool(small.any()):  # classes smaller than K: K draws with replacement
             repl = (torch.rand(n_batches, self.n_way, self.k_shot, generator=generator) * cnt).long()
-            ranks = torch.where(small, repl, ranks)
+            ranks = torch.where(small, repl.clamp_max(cnt - 1), ranks)
         pos = order[starts[way].unsqueeze(-1) + ranks]  # (n_batches, n_way, k_shot)
         return pos.reshape(steps, self.batches_per_step, self.batch_size)

@@ -21,7 +21,8 @@ class XLSA17DataModule(ZSLDataModule):
         name: dataset folder name (``CUB``, ``AWA2``, ...).
         embedding_file / embedding_key: where the class embeddings come from (default: ``att`` of
             ``att_splits.mat``; ``sent_splits.mat`` for the CUB/FLO CNN-RNN sentence embeddings).
-        preprocess: ``minmax`` (reference), ``l2`` or ``none`` — fitted on each split's training set.
+        preprocess: ``minmax`` (reference), ``standard`` (LisGAN's other option), ``l2`` or ``none`` — fitted on
+            each split's training set.
         embedding_norm: ``none`` (use as stored; xlsa17 ``att`` columns are already L2-normalised) or ``l2``.
         val_split: ``xlsa17`` uses the benchmark's own class-disjoint ``train_loc``/``val_loc`` for the
             dev split; ``random`` holds out ``val_class_fraction`` of the seen classes instead.

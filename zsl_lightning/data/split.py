@@ -70,6 +70,8 @@ def fit_preprocessing(train: np.ndarray, kind: str):
 
     ``minmax`` (reference, every released script): sklearn-style MinMaxScaler fitted on the training
     features, then everything multiplied by 1/max(train) (a no-op unless a column is constant).
+    ``standard``: the other option of LisGAN's loader (``--standardization``): per-dimension zero mean and
+    unit variance fitted on the training features, then everything multiplied by 1/max(train) as above.
     ``l2``: each feature vector L2-normalised. ``none``: features unchanged.
     """
     if kind == "none":
@@ -82,7 +84,12 @@ def fit_preprocessing(train: np.ndarray, kind: str):
         scale[scale == 0] = 1.0  # sklearn handles constant columns the same way
         mx = float(((train - lo) / scale).max()) or 1.0
         return lambda x: ((x - lo) / scale / mx).astype(np.float32)
-    raise ConfigError(f"data.preprocess must be one of minmax | l2 | none, got '{kind}'.")
+    if kind == "standard":
+        mean, std = train.mean(0), train.std(0)
+        std[std == 0] = 1.0  # sklearn's StandardScaler leaves constant columns unscaled
+        mx = float(((train - mean) / std).max()) or 1.0
+        return lambda x: ((x - mean) / std / mx).astype(np.float32)
+    raise ConfigError(f"data.preprocess must be one of minmax | standard | l2 | none, got '{kind}'.")
 
 
 def normalize_embeddings(emb: np.ndarray, kind: str) -> np.ndarray:

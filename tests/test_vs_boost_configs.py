@@ -1,0 +1,73 @@
+"""VS-Boost's presets, Table 2-4 experiment configs, LisGAN preprocessing, and runs on xlsa17 files."""
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from tests.helpers import compose_cfg, shrink, write_xlsa17
+from zsl_lightning.data.split import fit_preprocessing
+from zsl_lightning.pipeline import run
+
+# the paper's "N-K" episode sizes (Sec. 4: "8-64 for APY and AWA, 4-16 for CUB, 1-32 for FLO and 64-2 for SUN")
+EPISODES = {"apy": (8, 64), "awa2": (8, 64), "cub": (4, 16), "flo": (1, 32), "sun": (64, 2)}
+
+
+@pytest.mark.parametrize("data", sorted(EPISODES))
+def test_dataset_presets_set_the_papers_episodes(tmp_path, data):
+    cfg = compose_cfg(["method=vs_boost", f"data={data}"], tmp_path)
+    n, k = EPISODES[data]
+    assert (cfg.method.sampler.n_way, cfg.method.sampler.k_shot) == (n, k)
+    assert cfg.method.sampler._target_.endswith("EpisodicBatches")
+    assert cfg.method.sampler.batches_per_step == cfg.method.n_critic == 5
+    # CUB uses the 1,024-d CNN-RNN sentence embeddings; FLO's att already holds them
+    assert cfg.data.embedding_file == ("sent_splits.mat" if data == "cub" else None)
+    # the paper's networks: 4,096-unit hidden layers, E = one feature_dim -> feature_dim layer
+    for net in ("generator", "discriminator", "regressor"):
+        assert list(cfg.method[net].hidden) == [4096]
+    assert cfg.method.encoder._target_.endswith("FeatureEncoder")
+    assert (cfg.method.sm_weight, cfg.method.rm_weight, cfg.method.lambda_gp) == (1.0, 1.0, 10.0)
+
+
+@pytest.mark.parametrize("table,runs", [("vs_boost_table2", 5), ("vs_boost_table3", 5), ("vs_boost_table4", 20)])
+def test_experiment_configs_sweep_the_papers_tables(tmp_path, table, runs):
+    cfg = compose_cfg([f"experiment={table}"], tmp_path)
+    assert cfg.method._target_.endswith("VSBoost")
+    params = {k: str(v).split(",") for k, v in cfg.hydra.sweeper.params.items()}
+    assert params["data"] == ["apy", "awa2", "cub", "flo", "sun"]
+    assert int(np.prod([len(v) for v in params.values()])) == runs
+    if table == "vs_boost_table4":
+        assert params["method.use_sml"] == ["false", "true"] and params["method.use_rml"] == ["false", "true"]
+
+
+def test_lisgan_standardisation_matches_hand_computation():
+    train = np.array([[0.0, 2.0], [2.0, 2.0], [4.0, 2.0]])
+    prep = fit_preprocessing(train, "standard")
+    # column 0: mean 2, std sqrt(8/3); column 1 constant (std -> 1); max of the scaled train = sqrt(3/2)
+    out = prep(np.array([[4.0, 3.0]]))
+    s = np.sqrt(8 / 3)
+    mx = 2 / s
+    assert out[0] == pytest.approx([(4 - 2) / s / mx, (3 - 2) / mx], rel=1e-6)
+    assert prep(train).max() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("sml,rml", [(False, False), (True, False), (False, True), (True, True)])
+def test_each_table4_variant_runs_from_its_config_on_xlsa17_files(tmp_path, sml, rml):
+    """Every ablation runs end to end on an xlsa17-layout directory and reports T1 and u/s/H; with CUB's
+    preset the class embeddings come from sent_splits.mat."""
+    root = tmp_path / "xlsa17"
+    write_xlsa17(root, "CUB", n_classes=12, n_unseen=3, n_val=2, per_class=12, dim=16, att_dim=6)
+    from scipy.io import savemat
+
+    sent = np.abs(np.random.default_rng(3).standard_normal((20, 12)))  # 20-d "sentence" embeddings, d x C
+    savemat(root / "CUB" / "sent_splits.mat", {"att": sent / np.linalg.norm(sent, axis=0)})
+    cfg = compose_cfg(["experiment=vs_boost_table4", "data=cub", f"data.root={root}",
+                       f"method.use_sml={sml}", f"method.use_rml={rml}", "method.epochs=2",
+                       "method.sampler.n_way=3", "method.sampler.k_shot=4", "eval.every=1",
+                       "eval.syn_num=10", "eval.classifier.epochs=2"], tmp_path / "out")
+    res = run(shrink(cfg, 16))
+    assert res["data"] == "CUB"
+    assert set(res["headline"]) == {"zsl_t1", "gzsl_u", "gzsl_s", "gzsl_H"}
+    assert all(np.isfinite(v) for v in res["headline"].values())
+    saved = OmegaConf.load(tmp_path / "out" / "config_resolved.yaml")
+    assert saved.data_info.embedding_dim == 20  # sent_splits.mat, not att_splits.mat's 6-d att
+    assert (saved.method.use_sml, saved.method.use_rml) == (sml, rml)
