@@ -36,7 +36,7 @@ the reasons for the defaults:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -88,7 +88,6 @@ class VSBoost(GenerativeZSLMethod):
         optimizer_r: Callable,
         optimizer_f: Callable,
         noise_dim: int,
-        sampler=None,
         n_critic: int = 5,
         lambda_gp: float = 10.0,
         use_sml: bool = True,
@@ -101,12 +100,9 @@ class VSBoost(GenerativeZSLMethod):
         similarity_target: str = "clamp",
         rml_pairs: str = "batch",
         synthetic_metric: str = "generator",
-        epochs: int = 30,
-        evaluation: Mapping | None = None,
-        seed: int = 0,
-        grad_clip: float | None = None,
+        **base,
     ):
-        super().__init__(evaluation=evaluation, seed=seed, grad_clip=grad_clip)
+        super().__init__(**base)
         for name, value, allowed in (("synthetic_metric", synthetic_metric, SYNTHETIC_METRIC),
                                      ("sm_classes", sm_classes, SM_CLASSES),
                                      ("similarity_target", similarity_target, SIMILARITY_TARGETS),
@@ -121,7 +117,6 @@ class VSBoost(GenerativeZSLMethod):
         self.encoder, self.regressor, self.relation = encoder, regressor, relation
         self._check_widths()
         self.noise_dim = int(noise_dim)
-        self.batch_plan = sampler
         self.n_critic, self.lambda_gp = int(n_critic), float(lambda_gp)
         self.use_sml, self.use_rml = bool(use_sml), bool(use_rml)
         self.sm_weight, self.rm_weight = float(sm_weight), float(rm_weight)
@@ -129,8 +124,9 @@ class VSBoost(GenerativeZSLMethod):
         self.sm_classes, self.similarity_target = sm_classes, similarity_target
         self.rml_pairs, self.synthetic_metric = rml_pairs, synthetic_metric
         # in-batch partners always exist when every episode has >= 2 classes and >= 2 rows per class
-        self._episodes_have_partners = (isinstance(sampler, EpisodicBatches) and sampler.n_way >= 2
-                                        and sampler.k_shot >= 2)
+        plan = self.batch_plan
+        self._episodes_have_partners = (isinstance(plan, EpisodicBatches) and plan.n_way >= 2
+                                        and plan.k_shot >= 2)
         self.register_optimizer("d", optimizer_d, self.discriminator.parameters)
         self.register_optimizer("g", optimizer_g, self.generator.parameters)
         self.register_optimizer("e", optimizer_e, self.encoder.parameters)
