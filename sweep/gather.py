@@ -19,8 +19,8 @@ def gather(root: Path) -> list[dict]:
     rows = []
     for p in sorted(root.rglob("results.json")):
         r = json.loads(p.read_text())
-        row = {"job": str(p.parent.relative_to(root)), "method": r.get("method"), "data": r.get("data"),
-               "seed": r.get("seed"), "selection": r["selection"]["mode"]}
+        row = {"job": str(p.parent.relative_to(root)), "method": r.get("method"), "variant": r.get("variant", ""),
+               "data": r.get("data"), "seed": r.get("seed"), "selection": r["selection"]["mode"]}
         row.update({k: round(v, 2) for k, v in r.get("headline", {}).items()})
         rows.append(row)
     return rows

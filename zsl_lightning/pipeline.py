@@ -206,6 +206,10 @@ def fit_phase(cfg: DictConfig, dm, split: str, phase_dir: Path, max_epochs: int,
     for _, cb in (cfg.get("callbacks") or {}).items():
         if cb is not None and "_target_" in cb:
             callbacks.append(instantiate(cb))
+    if not cfg.trainer.get("enable_progress_bar", True):  # trainer.enable_progress_bar=false wins
+        from pytorch_lightning.callbacks.progress import ProgressBar
+
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     trainer = instantiate(cfg.trainer, max_epochs=int(max_epochs), callbacks=callbacks,
                           logger=loggers.for_phase("dev" if split == "dev" else "test") or False,
                           plugins=[AtomicCheckpointIO()], enable_checkpointing=True,
@@ -263,6 +267,8 @@ def run(cfg: DictConfig) -> dict:
         "selection": {"mode": select, "description": SELECT_DESCRIPTION[select], "monitors": monitors},
         "config": "config_resolved.yaml",
     }
+    if _hydra_choice("variant"):
+        results["variant"] = _hydra_choice("variant")
     try:
         if select == "val":
             dev_dir = out / "dev"
@@ -320,14 +326,19 @@ def _is_rank_zero() -> bool:
     return getattr(rank_zero_only, "rank", 0) == 0
 
 
-def _choice(group: str, cfg: DictConfig) -> str:
+def _hydra_choice(group: str) -> str | None:
+    """The option chosen for a config group (``method=clswgan`` → ``clswgan``), when run under Hydra."""
     try:
         from hydra.core.hydra_config import HydraConfig
 
-        return str(HydraConfig.get().runtime.choices.get(group))
-    except Exception:
-        target = str(cfg[group].get("_target_", group))
-        return target.rsplit(".", 1)[-1].lower()
+        choice = HydraConfig.get().runtime.choices.get(group)
+        return None if choice in (None, "null", "None") else str(choice)
+    except Exception:  # not under Hydra
+        return None
+
+
+def _choice(group: str, cfg: DictConfig) -> str:
+    return _hydra_choice(group) or str(cfg[group].get("_target_", group)).rsplit(".", 1)[-1].lower()
 
 
 def objective(cfg: DictConfig, results: dict) -> float | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 
 def gradient_penalty(critic: Callable[..., torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
@@ -31,3 +32,17 @@ def wgan_critic_loss(d_real: torch.Tensor, d_fake: torch.Tensor, gp: torch.Tenso
 def wgan_generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
     """Generator side of the WGAN objective: ``−E[D(G(z, a), a)]``."""
     return -d_fake.mean()
+
+
+def standard_gan_discriminator_loss(d_real: torch.Tensor, d_fakes: list[torch.Tensor]) -> torch.Tensor:
+    """Standard (non-saturating, logit) GAN discriminator loss, Gao et al. Eq. (7):
+    ``−E[log σ(D(x))] − Σ_fake E[log(1 − σ(D(x̃)))]``."""
+    loss = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+    for d_fake in d_fakes:
+        loss = loss + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+    return loss
+
+
+def standard_gan_generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
+    """Generator term of Gao et al. Eq. (6): ``−E[log σ(D(x̃))]`` (one fake batch)."""
+    return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))

@@ -166,13 +166,25 @@ class ZSLMethod(pl.LightningModule):
         return loss.detach()
 
     # ------------------------------------------------------------------ data binding and seeding
-    def on_fit_start(self) -> None:
-        dm = self.trainer.datamodule
+    def setup(self, stage: str) -> None:
+        """Lightning calls this before restoring a checkpoint and before ``configure_optimizers``: the
+        place for networks whose shape depends on the training split (see :meth:`build_for_split`)."""
+        dm = self.trainer.datamodule if self._trainer is not None else None
+        if dm is None:
+            return
         if dm.label_mode not in self.label_modes:
             raise ConfigError(
                 f"method {type(self).__name__} supports label modes {self.label_modes}, but data '{dm.name}' is "
                 f"'{dm.label_mode}'-label."
             )
+        self.build_for_split(dm.split(dm.active_split))
+
+    def build_for_split(self, split) -> None:
+        """Hook: create networks that depend on the split trained on (e.g. Gao et al.'s categorizer with
+        C_s + 1 outputs). Runs on the CPU before checkpoint restore, so a resumed run loads into them."""
+
+    def on_fit_start(self) -> None:
+        dm = self.trainer.datamodule
         self.data = dm.device_split(self.device)
         with torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(epoch_seed(self.seed, -1, self.global_rank, stream=4))

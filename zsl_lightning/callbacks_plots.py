@@ -1,0 +1,101 @@
+"""Optional plotting callbacks (``callbacks=tsne``).
+
+:class:`FeatureEmbeddingPlot` — Gao et al. Fig. 4: a 2-D t-SNE (or PCA) map of real and generated features
+of some unseen classes, drawn once training of a phase ends. Saved as PNG under ``<phase dir>/plots/`` and
+logged to W&B when a WandbLogger is attached.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+
+def embed_2d(x: torch.Tensor, method: str = "tsne", seed: int = 0) -> torch.Tensor:
+    """2-D coordinates of the rows of ``x``: sklearn's t-SNE when available (and asked for), else PCA."""
+    x = x.detach().float().cpu()
+    if method == "tsne":
+        try:
+            from sklearn.manifold import TSNE
+
+            perplexity = float(min(30.0, max(2.0, (len(x) - 1) / 3)))
+            return torch.as_tensor(TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x.numpy()))
+        except ImportError:
+            warnings.warn("scikit-learn is not installed: using PCA instead of t-SNE")
+    x = x - x.mean(0, keepdim=True)
+    _, _, v = torch.pca_lowrank(x, q=2, center=False)
+    return x @ v[:, :2]
+
+
+class FeatureEmbeddingPlot(pl.Callback):
+    """Real vs generated features of up to ``max_classes`` unseen classes (``per_class`` points each).
+
+    Args:
+        method: ``tsne`` (sklearn) or ``pca``.
+        phases: which phases to plot (``test``, ``dev``).
+    """
+
+    def __init__(self, method: str = "tsne", max_classes: int = 10, per_class: int = 50,
+                 phases: tuple[str, ...] = ("test",), seed: int = 0):
+        self.method, self.max_classes, self.per_class = method, int(max_classes), int(per_class)
+        self.phases, self.seed = tuple(phases), int(seed)
+        self.last_path: Path | None = None
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module) -> None:
+        split = getattr(pl_module, "data", None)
+        if split is None or split.name not in self.phases or not trainer.is_global_zero:
+            return
+        if not hasattr(pl_module, "synthesize") or getattr(split, "label_mode", "single") != "single":
+            warnings.warn(f"{type(pl_module).__name__} does not generate single-label features: no plot")
+            return
+        g = torch.Generator().manual_seed(self.seed)
+        classes = split.unseen_classes[torch.randperm(len(split.unseen_classes), generator=g)[: self.max_classes]]
+        real, real_y = [], []
+        for c in classes.tolist():
+            rows = (split.test_unseen_y == c).nonzero().flatten()
+            rows = rows[torch.randperm(len(rows), generator=g)[: self.per_class].to(rows.device)]
+            real.append(split.test_unseen_x[rows])
+            real_y += [c] * len(rows)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            fake = pl_module.synthesize(split.class_embeddings[classes], self.per_class)
+        transform = pl_module.feature_transform() if hasattr(pl_module, "feature_transform") else None
+        x = torch.cat(real + [fake])
+        if transform is not None:
+            with torch.no_grad():
+                x = transform(x)
+        xy = embed_2d(x, self.method, self.seed)
+        fake_y = classes.repeat_interleave(self.per_class).tolist()
+        path = Path(trainer.default_root_dir) / "plots" / f"features_{self.method}_{split.name}.png"
+        self._draw(xy, real_y, fake_y, split, path)
+        self.last_path = path
+        for lg in trainer.loggers:
+            if type(lg).__name__ == "WandbLogger":
+                lg.log_image(key=f"plots/features_{self.method}", images=[str(path)])
+
+    def _draw(self, xy, real_y, fake_y, split, path: Path) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        n_real = len(real_y)
+        classes = sorted(set(real_y) | set(fake_y))
+        cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+        fig, ax = plt.subplots(figsize=(6, 5))
+        for i, c in enumerate(classes):
+            color = cmap(i % cmap.N)
+            r = [j for j, y in enumerate(real_y) if y == c]
+            f = [n_real + j for j, y in enumerate(fake_y) if y == c]
+            name = split.class_names[c] if c < len(split.class_names) else str(c)
+            ax.scatter(xy[r, 0], xy[r, 1], s=10, color=color, marker="o", alpha=0.6, label=f"{name} real")
+            ax.scatter(xy[f, 0], xy[f, 1], s=14, color=color, marker="x", alpha=0.8)
+        ax.set_title(f"real (o) vs generated (x) unseen features, {self.method.upper()}")
+        ax.legend(fontsize=6, loc="best", ncol=2)
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
