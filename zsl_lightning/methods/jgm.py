@@ -1,4 +1,4 @@
-"""Gao et al., *Joint Generative Model for Zero-Shot Learning* (ECCV 2018 workshops): a conditional VAE and
+"""Gao et al., *A Joint Generative Model for Zero-Shot Learning* (ECCV 2018 workshops): a conditional VAE and
 a conditional GAN that share the generator, a categorizer with a "fake" class, and a perceptual loss.
 
 Four networks (all MLPs with LeakyReLU): encoder E, generator/decoder G, discriminator D and categorizer C
