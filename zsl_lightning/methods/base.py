@@ -165,6 +165,37 @@ class ZSLMethod(pl.LightningModule):
                 p.requires_grad_(True)
         return loss.detach()
 
+    def step_collecting(self, roles: str | tuple[str, ...], loss_fn: Callable[[], tuple[torch.Tensor, dict]],
+                        parts: dict) -> torch.Tensor:
+        """:meth:`manual_step` for a ``loss_fn`` returning ``(loss, info)``; ``info`` (detached numbers to
+        log) is merged into ``parts``."""
+
+        def run():
+            loss, info = loss_fn()
+            parts.update(info)
+            return loss
+
+        return self.manual_step(roles, run)
+
+    def critic_updates(self, batches, make_fake: Callable, parts: dict) -> tuple[torch.Tensor, list[dict]]:
+        """The critic half of one WGAN iteration: for each ``(x, cond)`` in ``batches``, fakes
+        ``make_fake(x, cond)`` without gradient, then one ``manual_step("d")`` on
+        ``self.critic_loss(x, cond, fake) -> (loss, info)``. Returns the last loss and every step's info."""
+        infos: list[dict] = []
+        loss = None
+        for x, cond in batches:
+            with torch.no_grad():
+                fake = make_fake(x, cond)
+
+            def run(x=x, cond=cond, fake=fake):
+                value, info = self.critic_loss(x, cond, fake)
+                infos.append(info)
+                parts.update(info)
+                return value
+
+            loss = self.manual_step("d", run)
+        return loss, infos
+
     # ------------------------------------------------------------------ data binding and seeding
     def setup(self, stage: str) -> None:
         """Lightning calls this before restoring a checkpoint and before ``configure_optimizers``: the

@@ -101,23 +101,8 @@ class CLSWGAN(GenerativeZSLMethod):
         x_all, y_all = batch["x"], batch["y"]
         emb = self.data.class_embeddings
         parts: dict = {}
-        for i in range(x_all.shape[0]):
-            x, a = x_all[i], emb[y_all[i]]
-            with torch.no_grad():
-                fake = self.generate(self.sample_noise(len(a)), a)
-
-            def d_loss(x=x, a=a, fake=fake):
-                loss, info = self.critic_loss(x, a, fake)
-                parts.update(info)
-                return loss
-
-            loss_d = self.manual_step("d", d_loss)
-        y, a = y_all[-1], emb[y_all[-1]]
-
-        def g_loss():
-            loss, info = self.generator_loss(y, a)
-            parts.update(info)
-            return loss
-
-        loss_g = self.manual_step("g", g_loss)
+        loss_d, _ = self.critic_updates(((x_all[i], emb[y_all[i]]) for i in range(x_all.shape[0])),
+                                        lambda x, a: self.generate(self.sample_noise(len(a)), a), parts)
+        y = y_all[-1]
+        loss_g = self.step_collecting("g", lambda: self.generator_loss(y, emb[y]), parts)
         self.log_losses({"loss_d": loss_d, "loss_g": loss_g, **parts}, prog_bar=("loss_d", "loss_g"))

@@ -104,32 +104,15 @@ class VAEGAN(GenerativeZSLMethod):
         x_all, y_all = batch["x"], batch["y"]
         emb = self.data.class_embeddings
         parts: dict = {}
-        gps = []
-        for i in range(x_all.shape[0]):
-            x, a = x_all[i], emb[y_all[i]]
-            with torch.no_grad():
-                fake = self._fake(x, a)
-
-            def d_loss(x=x, a=a, fake=fake):
-                loss, info = self.critic_loss(x, a, fake)
-                parts.update(info)
-                gps.append(info["gp"])
-                return loss
-
-            loss_d = self.manual_step("d", d_loss)
-        if self.adaptive_gp:
-            gp_mean = torch.stack(gps).mean()
+        loss_d, infos = self.critic_updates(((x_all[i], emb[y_all[i]]) for i in range(x_all.shape[0])),
+                                            self._fake, parts)
+        if self.adaptive_gp:  # tf-VAEGAN: keep the mean gradient norm near 1
+            gp_mean = torch.stack([info["gp"] for info in infos]).mean()
             if gp_mean > 1.05:
                 self.lambda_gp.mul_(1.1)
             elif gp_mean < 1.001:
                 self.lambda_gp.div_(1.1)
         x, a = x_all[-1], emb[y_all[-1]]
-
-        def eg_loss():
-            loss, info = self.vae_gan_loss(x, a)
-            parts.update(info)
-            return loss
-
-        loss_g = self.manual_step(("e", "g"), eg_loss)
+        loss_g = self.step_collecting(("e", "g"), lambda: self.vae_gan_loss(x, a), parts)
         self.log_losses({"loss_d": loss_d, "loss_g": loss_g, "lambda_gp": self.lambda_gp, **parts},
                         prog_bar=("loss_d", "loss_g"))

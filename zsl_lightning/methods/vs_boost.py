@@ -294,22 +294,8 @@ class VSBoost(GenerativeZSLMethod):
         x_all, y_all, idx_all = batch["x"], batch["y"], batch["idx"]
         emb = self.data.class_embeddings
         parts: dict = {}
-        for i in range(x_all.shape[0]):
-            x, a = x_all[i], emb[y_all[i]]
-            with torch.no_grad():
-                fake = self.generate(self.sample_noise(len(a)), a)
-
-            def d_loss(x=x, a=a, fake=fake):
-                loss, info = self.critic_loss(x, a, fake)
-                parts.update(info)
-                return loss
-
-            loss_d = self.manual_step("d", d_loss)
-
-        def g_loss():
-            loss, info = self.joint_loss(x_all[-1], y_all[-1], idx_all[-1])
-            parts.update(info)
-            return loss
-
-        loss_g = self.manual_step(self.joint_roles, g_loss)
+        loss_d, _ = self.critic_updates(((x_all[i], emb[y_all[i]]) for i in range(x_all.shape[0])),
+                                        lambda x, a: self.generate(self.sample_noise(len(a)), a), parts)
+        loss_g = self.step_collecting(self.joint_roles,
+                                      lambda: self.joint_loss(x_all[-1], y_all[-1], idx_all[-1]), parts)
         self.log_losses({"loss_d": loss_d, "loss_g": loss_g, **parts}, prog_bar=("loss_d", "loss_g"))
