@@ -19,20 +19,24 @@ from torch import nn
 
 
 class LinearScorer(nn.Module):
-    """Scores over ``classes`` (global ids, in column order): softmax probabilities of a linear layer,
-    applied after an optional feature transform (e.g. VS-Boost's encoder)."""
+    """Scores over ``classes`` (global ids, in column order) of a linear layer, applied after an optional
+    feature transform (e.g. VS-Boost's encoder): softmax probabilities (single-label) or raw logits
+    (``activation="none"``: multi-label, where each label is ranked on its own)."""
 
-    def __init__(self, linear: nn.Linear, classes: torch.Tensor, transform: Callable | None = None):
+    def __init__(self, linear: nn.Linear, classes: torch.Tensor, transform: Callable | None = None,
+                 activation: str = "softmax"):
         super().__init__()
         self.linear = linear
         self.register_buffer("classes", classes.clone())
         self.transform = transform
+        self.activation = activation
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.transform is not None:
             x = self.transform(x)
-        return F.softmax(self.linear(x), dim=1)
+        logits = self.linear(x.flatten(1))
+        return F.softmax(logits, dim=1) if self.activation == "softmax" else logits
 
 
 def fit_softmax_classifier(
@@ -47,13 +51,16 @@ def fit_softmax_classifier(
     weight_decay: float = 0.0,
     generator: torch.Generator | None = None,
     select_fn: Callable[[nn.Linear], float] | None = None,
+    multilabel: bool = False,
 ) -> nn.Linear:
-    """Fit ``Linear(D, num_classes)`` with cross-entropy on ``(x, y)``, ``y`` in ``0..num_classes-1``.
+    """Fit ``Linear(D, num_classes)`` on ``(x, y)``: cross-entropy with ``y`` in ``0..num_classes-1``, or
+    (``multilabel``) binary cross-entropy with logits on a float target matrix ``y`` (N × num_classes) —
+    the multi-label classifier of Gupta et al. (BCE-with-logits, Adam 1e-3, 50 epochs, batch 300).
 
     With ``select_fn`` the layer after each epoch is scored and the best one is returned; otherwise the
     last one.
     """
-    x = x.detach()
+    x = x.detach().flatten(1)
     y = y.detach()
     n, d = x.shape
     linear = nn.Linear(d, num_classes).to(x.device)
@@ -64,7 +71,11 @@ def fit_softmax_classifier(
             perm = torch.randperm(n, generator=generator).to(x.device)
             for i in range(0, n, batch_size):
                 idx = perm[i : i + batch_size]
-                loss = F.cross_entropy(linear(x[idx]), y[idx])
+                logits = linear(x[idx])
+                if multilabel:
+                    loss = F.binary_cross_entropy_with_logits(logits, y[idx])
+                else:
+                    loss = F.cross_entropy(logits, y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

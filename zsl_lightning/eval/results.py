@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-METRIC_ORDER = ["zsl_t1", "gzsl_u", "gzsl_s", "gzsl_H"]
+
+def _rank(key: str) -> tuple:
+    """zsl before gzsl; within a task: T1 / u / s / H, then mAP, F1@k, P@k, R@k (k ascending)."""
+    task = 0 if key.startswith("zsl_") else 1
+    name = key.split("_", 1)[1] if "_" in key else key
+    fixed = {"t1": 0, "u": 1, "s": 2, "H": 3, "mAP": 4}
+    if name in fixed:
+        return (task, fixed[name], 0, name)
+    for i, head in enumerate(("F1@", "P@", "R@")):
+        if name.startswith(head) and name[len(head):].isdigit():
+            return (task, 5, int(name[len(head):]), i)
+    return (task, 9, 0, name)
 
 
 def ordered(metrics: Mapping[str, float]) -> list[str]:
-    known = [k for k in METRIC_ORDER if k in metrics]
-    return known + sorted(k for k in metrics if k not in known)
+    return sorted(metrics, key=_rank)
 
 
 def results_table(results: Mapping) -> str:

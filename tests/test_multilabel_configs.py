@@ -1,0 +1,51 @@
+"""Multi-label configs: the paper's per-dataset settings (Gupta et al. Sec. 4.1), data presets and the
+experiment configs of Tables 1-3."""
+
+import pytest
+from omegaconf import OmegaConf
+
+from tests.helpers import compose_cfg
+
+ML = [f"{f}_{g}" for g in ("clswgan", "vaegan") for f in ("alf", "flf", "clf")]
+
+
+@pytest.mark.parametrize("method", ML)
+@pytest.mark.parametrize("data,batch,epochs,cls_batch,cls_lr,top_k", [
+    ("nuswide", 64, 50, 300, 1e-3, [3, 5]), ("openimages", 128, 1, 100, 1e-4, [10, 20]),
+    ("coco", 64, 70, 100, 1e-3, [3, 5])])
+def test_paper_settings_per_dataset(method, data, batch, epochs, cls_batch, cls_lr, top_k, tmp_path):
+    cfg = compose_cfg([f"method={method}", f"data={data}", "paths.data_dir=/data"], tmp_path)
+    assert cfg.method.sampler.batch_size == batch and cfg.method.epochs == epochs
+    assert cfg.eval.classifier.batch_size == cls_batch and cfg.eval.classifier.lr == cls_lr
+    assert cfg.eval.classifier.epochs == 50
+    assert cfg.method.optimizer_g.lr == 1e-4 and cfg.method.optimizer_d.lr == 1e-4
+    assert list(cfg.method.optimizer_g.betas) == [0.5, 0.999]
+    assert list(cfg.data.top_k) == top_k
+    assert cfg.method.generator.hidden == [4096]
+    assert cfg.method.gzsl_real is True  # the paper (the released code: false)
+    if method.startswith("clf"):
+        assert cfg.method.generator.heads == 8 and cfg.method.generator.ffn_hidden == 8192
+    if method.endswith("clswgan"):
+        assert cfg.method.cls_weight == 0.1
+    else:
+        assert cfg.method.lambda_gp == 10.0
+
+
+def test_nuswide_default_root_and_files(tmp_path):
+    cfg = compose_cfg(["method=clf_vaegan", "data=nuswide", "paths.data_dir=/data"], tmp_path)
+    assert cfg.data.root == "/data/NUS-WIDE" and cfg.data.label_space == "nuswide"
+    assert (cfg.data.min_positives, cfg.data.max_positives, cfg.data.preprocess) == (1, 10, "minmax")
+
+
+@pytest.mark.parametrize("name,params", [
+    ("mlzsl_table1", {"method": "alf_clswgan,flf_clswgan,clf_clswgan,alf_vaegan,flf_vaegan,clf_vaegan"}),
+    ("mlzsl_table2", {"data": "nuswide,openimages"})])
+def test_table_experiments_are_multiruns(name, params, tmp_path):
+    cfg = compose_cfg([f"experiment={name}", "paths.data_dir=/data"], tmp_path)
+    assert OmegaConf.to_container(cfg.hydra.sweeper.params) == params
+    assert cfg.method.generator._target_.endswith("CLF")
+
+
+def test_table3_experiment_is_coco(tmp_path):
+    cfg = compose_cfg(["experiment=mlzsl_table3", "paths.data_dir=/data"], tmp_path)
+    assert cfg.data.name == "COCO" and cfg.method.epochs == 70

@@ -1,0 +1,222 @@
+"""Multi-label data path: the real NUS-WIDE / Open Images side files, tiny files in the released NUS-WIDE
+layout and in the HDF5 layout of Open Images / MS COCO, streaming, and every bad input's error."""
+
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from zsl_lightning.data.multi_label import MultiLabelDataModule
+from zsl_lightning.data.multilabel_format import (
+    NUSWIDE_FILES,
+    RESOURCES,
+    read_lines,
+    read_nuswide_label_space,
+    read_openimages_classes,
+    write_h5_benchmark,
+)
+from zsl_lightning.data.samplers import RandomBatches
+from zsl_lightning.data.synthetic_ml import generate_nuswide_layout
+from zsl_lightning.errors import DataError, MissingFilesError
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(num_seen=20, num_unseen=5, num_train=240, num_test=80, feature_dim=16, num_topics=4)
+
+
+def nuswide(tmp_path, **kw) -> Path:
+    return generate_nuswide_layout(tmp_path / "NUS-WIDE", **{**TINY, **kw})
+
+
+def load(root, split="test", **kw) -> MultiLabelDataModule:
+    dm = MultiLabelDataModule(root=str(root), **kw)
+    dm.load()
+    return dm
+
+
+# ------------------------------------------------------------------------------ the real side files
+def test_real_nuswide_label_space():
+    src = RESOURCES / "nus-wide"
+    space = read_nuswide_label_space(src / "TagList1k.txt", src / "Concepts81.txt",
+                                     src / "NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300")
+    assert (space.num_seen, space.num_unseen) == (925, 81)
+    assert space.embeddings.shape == (1006, 300)
+    assert np.allclose(np.linalg.norm(space.embeddings, axis=1), 1.0, atol=1e-5)
+    assert not set(space.seen_names) & set(space.unseen_names)
+    tags = read_lines(src / "TagList1k.txt")
+    assert space.seen_names == [t for t in tags if t not in set(space.unseen_names)]  # TagList1k order
+
+
+def test_real_openimages_class_lists():
+    seen, unseen, names = read_openimages_classes(RESOURCES / "openimages-2018_04")
+    assert (len(seen), len(unseen)) == (7186, 400)
+    assert len(set(seen)) == 7186 and len(set(unseen)) == 400 and not set(seen) & set(unseen)
+    assert all(m in names for m in seen + unseen)
+
+
+# ------------------------------------------------------------------------------ tiny NUS-WIDE layout
+def test_tiny_nuswide_layout_loads(tmp_path):
+    root = nuswide(tmp_path)
+    dm = load(root)
+    info = dm.info
+    assert (info["num_seen"], info["num_unseen"], info["feature_dim"]) == (20, 5, 16)
+    split = dm.split("test")
+    assert len(split.eval_zsl) == len(split.eval_gzsl) == 80
+    x, y = next(split.train.chunks(1000))
+    assert x.min() >= 0 and x.max() <= 1.0 + 1e-6  # MinMax x 1/max
+    n_pos = (y > 0).sum(1)
+    assert n_pos.min() >= 1 and n_pos.max() <= 10  # reference filter: 1..10 positives
+
+
+def test_dev_split_holds_out_seen_labels_and_never_reads_test_files(tmp_path):
+    root = nuswide(tmp_path)
+    dm = load(root)
+    dev = dm.split("dev")
+    assert set(dev.unseen_classes.tolist()) <= set(range(20))  # pseudo-unseen labels are seen labels
+    assert not set(dev.unseen_classes.tolist()) & set(dev.train_cols.tolist())
+    assert len(dev.train) + len(dev.eval_zsl) <= 240
+    for key in ("zsl_test", "gzsl_test"):
+        (root / NUSWIDE_FILES[key]).unlink()
+        (root / NUSWIDE_FILES[key]).write_bytes(b"not hdf5")
+    # the dev split reads only the training file (the header check of the test files happened at load)
+    assert len(MultiLabelDataModule.split(dm, "dev").eval_gzsl) == len(dev.eval_gzsl)
+
+
+def test_max_positives_filter_is_switchable(tmp_path):
+    root = nuswide(tmp_path, max_labels=8, mean_labels=6)
+    with h5py.File(root / NUSWIDE_FILES["train"], "r+") as f:
+        y = f["labels"][()]
+        y[0] = 1  # 20 positives
+        f["labels"][...] = y
+    kept = len(load(root).split("test").train)
+    assert len(load(root, max_positives=None).split("test").train) == kept + 1
+
+
+def test_streaming_equals_in_memory(tmp_path):
+    root = nuswide(tmp_path)
+    mem = load(root, in_memory=True, chunk_rows=64).split("test")
+    st = load(root, in_memory=False, chunk_rows=64, buffer_rows=96).split("test")
+    assert mem.train.in_memory and not st.train.in_memory
+    xm = torch.cat([x for x, _ in mem.train.chunks(64)])
+    xs = torch.cat([x for x, _ in st.train.chunks(64)])
+    assert torch.equal(xm, xs)
+
+
+def test_streaming_batches_are_deterministic_and_bounded(tmp_path):
+    from zsl_lightning.data.multi_label import MultiLabelBatchLoader
+
+    root = nuswide(tmp_path)
+    split = load(root, in_memory=False, chunk_rows=32, buffer_rows=64).split("test")
+    plan = RandomBatches(batch_size=16, batches_per_step=2)
+
+    def epoch(seed):
+        return [b["x"].clone() for b in MultiLabelBatchLoader(split, plan, seed, lambda: 0, 0, torch.device("cpu"))]
+
+    a, b = epoch(0), epoch(0)
+    assert len(a) > 3 and all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+    assert all(t.shape[:2] == (2, 16) for t in a)
+    assert not all(torch.equal(u, v) for u, v in zip(a, epoch(1), strict=False))
+
+
+# ------------------------------------------------------------------------------ the HDF5 layout (Open Images / COCO)
+def test_h5_layout_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    s, u, d = 6, 3, 8
+    y_tr = np.where(rng.random((50, s)) < 0.3, 1, -1)
+    y_tr[:, 0] = 1
+    y_te = np.where(rng.random((20, s + u)) < 0.3, 1, -1)
+    y_te[:5, :2] = 0  # unknown
+    feats = lambda n: rng.random((n, d)).astype(np.float32)  # noqa: E731
+    write_h5_benchmark(tmp_path, [f"s{i}" for i in range(s)], [f"u{i}" for i in range(u)], rng.random((s, 5)),
+                       rng.random((u, 5)), {"train": (feats(50), y_tr), "zsl_test": (feats(20), y_te[:, s:]),
+                                            "gzsl_test": (feats(20), y_te)})
+    dm = load(tmp_path, label_space="h5", name="COCO", top_k=[3, 5])
+    assert (dm.info["num_seen"], dm.info["num_unseen"], dm.info["embedding_dim"]) == (6, 3, 5)
+    split = dm.split("test")
+    assert split.class_names[:2] == ["s0", "s1"] and split.class_names[-1] == "u2"
+    ys = split.eval_gzsl.y
+    assert (ys == 0).sum() == 10 and ys.dtype == torch.int8
+
+
+# ------------------------------------------------------------------------------ bad inputs
+def test_missing_files_are_named(tmp_path):
+    with pytest.raises(MissingFilesError) as e:
+        load(tmp_path / "nowhere")
+    msg = str(e.value)
+    for rel in NUSWIDE_FILES.values():
+        assert Path(rel).name in msg
+    assert "Generative_MLZSL" in msg
+
+
+def test_cli_missing_nuswide_exits_cleanly(tmp_path):
+    r = subprocess.run([sys.executable, "train.py", "method=clf_vaegan", "data=nuswide",
+                        f"data.root={tmp_path / 'nowhere'}", f"hydra.run.dir={tmp_path / 'run'}", "logger=none"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert "Traceback" not in out
+    for name in ("nus_seen_train_vgg19.h5", "nus_zsl_test_vgg19.h5", "nus_gzsl_test_vgg19.h5", "TagList1k.txt",
+                 "Concepts81.txt", "NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300"):
+        assert name in out, name
+
+
+def _edit(root, key, fn):
+    with h5py.File(root / NUSWIDE_FILES[key], "r+") as f:
+        data = {k: f[k][()] for k in f}
+        fn(data)
+        for k in list(f):
+            del f[k]
+        for k, v in data.items():
+            f.create_dataset(k, data=v)
+
+
+@pytest.mark.parametrize("tamper,needle", [
+    (lambda d: d["features"].__setitem__((3, 2), np.nan), "NaN/inf"),
+    (lambda d: d["labels"].__setitem__((1, 1), 2.0), "labels must be +1"),
+    (lambda d: d.__setitem__("labels", d["labels"][:, :-1]), "expected 20"),
+    (lambda d: d.__setitem__("labels", d["labels"][:-1]), "rows"),
+    (lambda d: d.pop("features"), "no dataset"),
+])
+def test_bad_training_file(tmp_path, tamper, needle):
+    root = nuswide(tmp_path)
+    _edit(root, "train", tamper)
+    with pytest.raises(DataError, match=None) as e:
+        load(root).split("test")
+    assert needle in str(e.value)
+
+
+def test_bad_gzsl_file_columns(tmp_path):
+    root = nuswide(tmp_path)
+    _edit(root, "gzsl_test", lambda d: d.__setitem__("labels", d["labels"][:, :20]))
+    with pytest.raises(DataError, match="expected 25"):
+        load(root)
+
+
+def test_glove_pickle_mismatch(tmp_path):
+    root = nuswide(tmp_path)
+    with open(root / NUSWIDE_FILES["glove"], "rb") as f:
+        tags, concepts = pickle.load(f)
+    with open(root / NUSWIDE_FILES["glove"], "wb") as f:
+        pickle.dump([tags[:-1], concepts], f)
+    with pytest.raises(DataError, match="tag vectors"):
+        load(root)
+
+
+def test_seen_unseen_overlap_in_h5_embeddings(tmp_path):
+    y = np.ones((4, 2))
+    write_h5_benchmark(tmp_path, ["a", "b"], ["b"], np.ones((2, 3)), np.ones((1, 3)),
+                       {"train": (np.ones((4, 2)), y), "zsl_test": (np.ones((4, 2)), y[:, :1]),
+                        "gzsl_test": (np.ones((4, 2)), np.ones((4, 3)))})
+    with pytest.raises(DataError, match="both seen and unseen"):
+        load(tmp_path, label_space="h5")
+
+
+def test_no_valid_training_image(tmp_path):
+    root = nuswide(tmp_path)
+    _edit(root, "train", lambda d: d.__setitem__("labels", -np.ones_like(d["labels"])))
+    with pytest.raises(DataError, match="positive"):
+        load(root).split("test")

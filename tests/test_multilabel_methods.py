@@ -1,0 +1,163 @@
+"""Multi-label generators (ALF / FLF / CLF, Gupta et al. Eqs. 1-5), the label-set pool, and the manual
+steps of ML-f-CLSWGAN / ML-f-VAEGAN (each changes only its own networks)."""
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from omegaconf import open_dict
+
+from tests.helpers import compose_cfg, shrink
+from zsl_lightning.data.multi_label import MultiLabelBatchLoader
+from zsl_lightning.eval.label_pool import build_label_pool, nearest_unseen
+from zsl_lightning.nn.fusion import ALF, CLF, FLF, mean_label_embedding
+from zsl_lightning.pipeline import build_datamodule, build_method
+
+
+# ------------------------------------------------------------------------------ generators
+def test_mean_label_embedding_eq1():
+    emb = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    y = torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    assert torch.allclose(mean_label_embedding(y, emb), torch.tensor([[0.5, 0.5], [1.0, 1.0]]))
+
+
+def test_flf_is_the_mean_of_per_label_features_eq2():
+    torch.manual_seed(0)
+    g = FLF(4, 3, 5, hidden=[8])
+    emb, z = torch.randn(6, 3), torch.randn(2, 4)
+    y = torch.tensor([[1, 0, 1, 1, 0, 0], [0, 1, 0, 0, 0, 0]]).float()
+    out = g(z, y, emb)
+    expected0 = torch.stack([g.net(z[:1], emb[j : j + 1]) for j in (0, 2, 3)]).mean(0)
+    assert torch.allclose(out[0:1], expected0, atol=1e-6)
+    assert torch.allclose(out[1:2], g.net(z[1:2], emb[1:2]), atol=1e-6)
+
+
+def test_alf_uses_only_the_mean_embedding():
+    torch.manual_seed(0)
+    g = ALF(4, 2, 5, hidden=[8])
+    emb = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    z = torch.randn(1, 4)
+    # {0, 1} and {2} have the same mean embedding, so ALF gives the same feature
+    assert torch.allclose(g(z, torch.tensor([[1.0, 1.0, 0.0]]), emb), g(z, torch.tensor([[0.0, 0.0, 1.0]]), emb))
+
+
+def test_clf_fuses_two_tokens_eqs3_5():
+    torch.manual_seed(0)
+    g = CLF(4, 3, 16, hidden=[8], heads=8, ffn_hidden=32, dropout=0.0).eval()
+    emb, z = torch.randn(5, 3), torch.randn(3, 4)
+    y = torch.tensor([[1, 1, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 1, 1]]).float()
+    out = g(z, y, emb)
+    assert out.shape == (3, 16) and out.min() >= 0 and out.max() <= 1
+    tokens = torch.stack([g.flf(z, y, emb), g.alf(z, y, emb)], dim=1)
+    o, _ = g.attn(tokens, tokens, tokens, need_weights=False)
+    h = tokens + o
+    h = g.ffn(h) + h
+    assert torch.allclose(out, torch.sigmoid(h.mean(1)), atol=1e-6)
+    assert g.attn.num_heads == 8 and g.attn.in_proj_bias is None  # released code: no projection bias
+
+
+def test_clf_paper_size_is_about_180m_parameters():
+    # count without allocating: G_a and G_f (4,396 -> 4,096 -> 4,096 each), attention (4 x 4,096^2), f (8,192)
+    d, e, h, f = 4096, 300, 4096, 8192
+    branch = (e + e) * h + h + h * d + d
+    total = 2 * branch + 4 * d * d + (d * f + f) + (f * d + d)
+    assert 1.6e8 < total < 2.0e8
+    small = CLF(e, e, 64, hidden=[32], ffn_hidden=128)
+    n_small = sum(p.numel() for p in small.parameters())
+    b = (e + e) * 32 + 32 + 32 * 64 + 64
+    assert n_small == 2 * b + 4 * 64 * 64 + (64 * 128 + 128) + (128 * 64 + 64)
+
+
+# ------------------------------------------------------------------------------ the label-set pool
+def test_label_pool_kinds():
+    # seen 0, 1 are nearest to unseen 4; seen 2, 3 to unseen 5
+    emb = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9], [0.95, 0.05], [0.05, 0.95]])
+    seen, unseen = torch.tensor([0, 1, 2, 3]), torch.tensor([4, 5])
+    assert nearest_unseen(emb, seen, unseen).tolist() == [4, 4, 5, 5]
+    train_sets = torch.tensor([[1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0], [0, 1, 0, 1]]).bool()
+    pool = build_label_pool(train_sets, seen, emb, seen, unseen, 6, torch.Generator().manual_seed(0), 1.0, 1.0, 1.0)
+    assert pool.shape == (12, 6)
+    seen_part, unseen_part, mixed = pool[:4], pool[4:8], pool[8:]
+    assert sorted(map(tuple, seen_part[:, :4].int().tolist())) == sorted(map(tuple, train_sets.int().tolist()))
+    assert not seen_part[:, 4:].any()
+    assert not unseen_part[:, :4].any() and unseen_part.any(1).all()
+    # mixed: of each 2-label set, floor(2/2) = 1 label kept and the other mapped to its nearest unseen label
+    assert (mixed[:, :4].sum(1) == 1).all() and mixed[:, 4:].any(1).all()
+
+
+def test_label_pool_covers_every_unseen_label():
+    emb = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.95, 0.05], [-1.0, -1.0]])  # unseen 3 is nobody's nearest
+    seen, unseen = torch.tensor([0, 1]), torch.tensor([2, 3])
+    train_sets = torch.tensor([[1, 0], [0, 1], [1, 1]]).bool()
+    pool = build_label_pool(train_sets, seen, emb, seen, unseen, 4, torch.Generator().manual_seed(0), 1.0, 1.0, 0.0)
+    cover = pool.sum(0)
+    assert cover[3] >= 1 and cover[3] == cover[2]  # as often as the least-covered covered unseen label
+
+
+# ------------------------------------------------------------------------------ manual steps
+def _bound(method_name, tmp_path, cache_dir):
+    cfg = shrink(compose_cfg([f"method={method_name}", "data=synthetic_ml"], tmp_path, cache_dir))
+    dm = build_datamodule(cfg)
+    with open_dict(cfg):
+        cfg.data_info = dm.info
+    m = build_method(cfg)
+    dm.use("dev", m.batch_plan)
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         limit_train_batches=0, limit_val_batches=0, accelerator="cpu")
+    trainer.fit(m, datamodule=dm)
+    batch = next(iter(MultiLabelBatchLoader(m.data, m.batch_plan, 0, lambda: 0, 0, torch.device("cpu"))))
+    return m, batch
+
+
+def _snap(net):
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def _changed(before, net):
+    return any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+
+
+NETS = ("generator", "discriminator", "encoder", "seen_classifier")
+
+
+@pytest.mark.parametrize("method", ["alf_clswgan", "clf_vaegan"])
+def test_ml_critic_step_changes_only_critic(method, tmp_path, cache_dir):
+    m, batch = _bound(method, tmp_path, cache_dir)
+    x, y = batch["x"][0], (batch["labels"][0] > 0).float()
+    nets = {n: getattr(m, n) for n in NETS if getattr(m, n, None) is not None}
+    before = {n: _snap(v) for n, v in nets.items()}
+    with torch.no_grad():
+        fake = m.generate(m.sample_noise(len(y)), y, m.train_embeddings())
+    m.manual_step("d", lambda: m.critic_loss(x, y, fake)[0])
+    assert _changed(before["discriminator"], m.discriminator)
+    for n, net in nets.items():
+        if n != "discriminator":
+            assert not _changed(before[n], net), f"{n} changed during the critic step"
+
+
+def test_ml_clswgan_generator_step_keeps_critic_and_frozen_classifier(tmp_path, cache_dir):
+    m, batch = _bound("flf_clswgan", tmp_path, cache_dir)
+    y = (batch["labels"][-1] > 0).float()
+    before = {n: _snap(getattr(m, n)) for n in ("generator", "discriminator", "seen_classifier")}
+    m.manual_step("g", lambda: m.generator_loss(y)[0])
+    assert _changed(before["generator"], m.generator)
+    assert not _changed(before["discriminator"], m.discriminator)
+    assert not _changed(before["seen_classifier"], m.seen_classifier)
+    assert bool(m.classifier_ready) and m.seen_classifier.out_features == len(m.data.train_cols)
+
+
+def test_ml_vaegan_encoder_generator_step_keeps_critic(tmp_path, cache_dir):
+    m, batch = _bound("alf_vaegan", tmp_path, cache_dir)
+    x, y = batch["x"][-1], (batch["labels"][-1] > 0).float()
+    before = {n: _snap(getattr(m, n)) for n in ("encoder", "generator", "discriminator")}
+    m.manual_step(("e", "g"), lambda: m.vae_gan_loss(x, y)[0])
+    assert _changed(before["encoder"], m.encoder) and _changed(before["generator"], m.generator)
+    assert not _changed(before["discriminator"], m.discriminator)
+
+
+def test_gzsl_classifier_data_follows_the_config(tmp_path, cache_dir):
+    m, _ = _bound("alf_vaegan", tmp_path, cache_dir)
+    xr, yr = m.real_training_features(m.data)
+    assert len(xr) == len(m.data.train) and yr.shape[1] == len(m.data.train_cols)
+    m.gzsl_real_rows = 50
+    xr, _ = m.real_training_features(m.data)
+    assert len(xr) == 50

@@ -1,0 +1,78 @@
+"""The pool of label sets from which unseen multi-label features are synthesised (Gupta et al. Sec. 3.2;
+the released code's ``generate_fake_test_from_train_labels``).
+
+From the training images' positive label sets (seen labels only):
+
+* ``seen``: a share ``seen_fraction`` of the sets, unchanged (seen-only sets, for GZSL);
+* ``unseen``: a share ``unseen_fraction`` with every label replaced by its nearest unseen label
+  (Euclidean distance between the L2-normalised embeddings);
+* ``mixed``: a share ``mixed_fraction`` where half of the labels (rounded down) are kept and the rest are
+  mapped to their nearest unseen label;
+* repeated ``repeats`` times with fresh random draws; finally every label of the label space that no set
+  covers is added to as many random sets as the least-covered covered unseen label has.
+
+The ZSL classifier trains on the sets without any seen label; the GZSL classifier on all of them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def nearest_unseen(emb: torch.Tensor, seen: torch.Tensor, unseen: torch.Tensor) -> torch.Tensor:
+    """For each seen id, the global id of the nearest unseen label (Euclidean on the embedding rows)."""
+    d = torch.cdist(emb[seen].double(), emb[unseen].double())
+    return unseen[d.argmin(1)]
+
+
+def build_label_pool(train_sets: torch.Tensor, train_cols: torch.Tensor, emb: torch.Tensor, seen: torch.Tensor,
+                     unseen: torch.Tensor, num_labels: int, generator: torch.Generator, seen_fraction: float = 1.0,
+                     unseen_fraction: float = 0.5, mixed_fraction: float = 0.5, repeats: int = 1,
+                     max_sets: int | None = None) -> torch.Tensor:
+    """Label sets as a bool matrix (sets × ``num_labels``) over global label ids (CPU)."""
+    train_sets = train_sets.cpu().bool()
+    train_cols, seen, unseen, emb = train_cols.cpu(), seen.cpu(), unseen.cpu(), emb.cpu()
+    train_sets = train_sets[train_sets.any(1)]
+    if len(train_sets) == 0:
+        raise ValueError("no training image has a positive label: cannot build the label-set pool")
+    to_unseen = torch.full((num_labels,), -1, dtype=torch.long)
+    to_unseen[seen] = nearest_unseen(emb, seen, unseen)
+    n = len(train_sets)
+    pools = []
+    for _ in range(int(repeats)):
+        for frac, kind in ((seen_fraction, "seen"), (unseen_fraction, "unseen"), (mixed_fraction, "mixed")):
+            m = int(n * frac)
+            if m == 0:
+                continue
+            pick = train_sets[torch.randperm(n, generator=generator)[:m]]
+            out = torch.zeros(m, num_labels, dtype=torch.bool)
+            rows, c = pick.nonzero(as_tuple=True)
+            labels = train_cols[c]
+            if kind == "seen":
+                out[rows, labels] = True
+            elif kind == "unseen":
+                out[rows, to_unseen[labels]] = True
+            else:
+                # keep a random floor(n_i / 2) of each set's labels, map the others to unseen labels
+                r = torch.rand(len(rows), generator=generator)
+                rank = torch.empty_like(r)
+                order = torch.argsort(rows * 2.0 + r)  # within-set random order (rows are grouped)
+                counts = torch.bincount(rows, minlength=m)
+                starts = torch.cumsum(counts, 0) - counts
+                rank[order] = (torch.arange(len(rows)) - starts[rows[order]]).float()
+                keep = rank < (counts[rows] // 2)
+                out[rows[keep], labels[keep]] = True
+                out[rows[~keep], to_unseen[labels[~keep]]] = True
+            pools.append(out)
+    pool = torch.cat(pools)
+    cover = pool.sum(0)
+    covered_unseen = cover[unseen][cover[unseen] > 0]
+    min_uc = int(covered_unseen.min()) if len(covered_unseen) else 1
+    relevant = torch.zeros(num_labels, dtype=torch.bool)
+    relevant[seen] = True
+    relevant[unseen] = True
+    for label in (relevant & (cover == 0)).nonzero(as_tuple=True)[0]:
+        pool[torch.randperm(len(pool), generator=generator)[:min_uc], label] = True
+    if max_sets is not None and len(pool) > max_sets:
+        pool = pool[torch.randperm(len(pool), generator=generator)[:max_sets]]
+    return pool
