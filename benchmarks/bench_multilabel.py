@@ -1,0 +1,101 @@
+#!/usr/bin/env python
+"""Multi-label data path on a NUS-WIDE-sized file: peak memory and throughput of streaming.
+
+Writes a random training file of ``--rows`` x ``--dim`` float32 features (default: NUS-WIDE's VGG19 train
+set, 161,789 x 4,096 = 2.65 GB) plus label files in the released layout (925 / 81 labels), then
+1. fits the MinMax preprocessing by streaming (one pass),
+2. runs one epoch of training batches (batch 64, 5 critic batches per step) with ``in_memory=false``,
+3. optionally (``--clf``) times training steps of the paper-sized CLF-f-VAEGAN generator on those batches,
+and prints rows/s and the process's peak resident memory. A benchmark, not a test.
+
+  python benchmarks/bench_multilabel.py [--rows 161789] [--dim 4096] [--workdir /tmp/bench_ml] [--clf]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+
+
+def write_files(root: Path, rows: int, dim: int, test_rows: int) -> None:
+    import h5py
+
+    from zsl_lightning.data.multilabel_format import NUSWIDE_FILES, RESOURCES
+
+    for key in ("taglist", "concepts", "glove"):
+        (root / NUSWIDE_FILES[key]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(RESOURCES / "nus-wide" / Path(NUSWIDE_FILES[key]).name, root / NUSWIDE_FILES[key])
+    rng = np.random.default_rng(0)
+    for key, n, labels in (("train", rows, 925), ("zsl_test", test_rows, 81), ("gzsl_test", test_rows, 1006)):
+        path = root / NUSWIDE_FILES[key]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with h5py.File(path, "w") as f:
+            fx = f.create_dataset("features", (n, dim), dtype="f4", chunks=(1024, dim))
+            fy = f.create_dataset("labels", (n, labels), dtype="f4", chunks=(1024, labels))
+            for i in range(0, n, 8192):
+                m = min(8192, n - i)
+                fx[i : i + m] = rng.random((m, dim), dtype=np.float32)
+                y = np.where(rng.random((m, labels)) < 3 / labels, 1.0, -1.0).astype(np.float32)
+                y[:, 0] = 1.0
+                fy[i : i + m] = y
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=int, default=161_789)
+    p.add_argument("--dim", type=int, default=4096)
+    p.add_argument("--test-rows", type=int, default=2048)
+    p.add_argument("--workdir", default="/tmp/bench_ml")
+    p.add_argument("--keep", action="store_true", help="reuse / keep the generated files")
+    p.add_argument("--clf", action="store_true", help="also time paper-sized CLF-f-VAEGAN steps")
+    a = p.parse_args()
+    from zsl_lightning.data.multi_label import MultiLabelBatchLoader, MultiLabelDataModule
+    from zsl_lightning.data.samplers import RandomBatches
+
+    root = Path(a.workdir) / "NUS-WIDE"
+    if not (a.keep and root.exists()):
+        t = time.perf_counter()
+        write_files(root, a.rows, a.dim, a.test_rows)
+        print(f"wrote {a.rows:,} x {a.dim} features ({a.rows * a.dim * 4 / 2**30:.2f} GiB) in {time.perf_counter() - t:.0f} s")
+    base = peak_rss_gb()
+    dm = MultiLabelDataModule(root=str(root), in_memory=False)
+    t = time.perf_counter()
+    split = dm.split("test")  # label filter + streamed MinMax fit
+    print(f"split (filter + MinMax fit, streamed): {time.perf_counter() - t:.1f} s, {len(split.train):,} rows")
+    plan = RandomBatches(batch_size=64, batches_per_step=5)
+    t, n = time.perf_counter(), 0
+    for batch in MultiLabelBatchLoader(split, plan, 0, lambda: 0, 0, torch.device("cpu")):
+        n += batch["x"].shape[0] * batch["x"].shape[1]
+    dt = time.perf_counter() - t
+    print(f"one streamed epoch: {n:,} rows in {dt:.1f} s = {n / dt:,.0f} rows/s")
+    print(f"peak RSS {peak_rss_gb():.2f} GiB (before loading: {base:.2f} GiB); file {a.rows * a.dim * 4 / 2**30:.2f} GiB")
+    if a.clf:
+        from zsl_lightning.nn.fusion import CLF
+
+        g = CLF(300, 300, a.dim)
+        print(f"CLF parameters: {sum(p.numel() for p in g.parameters()) / 1e6:.1f} M")
+        emb = split.class_embeddings[split.train_cols]
+        x, y = next(iter(MultiLabelBatchLoader(split, plan, 0, lambda: 0, 0, torch.device("cpu")))).values()
+        opt = torch.optim.Adam(g.parameters(), 1e-4)
+        t = time.perf_counter()
+        for i in range(3):
+            out = g(torch.randn(64, 300), (y[i] > 0).float(), emb)
+            loss = torch.nn.functional.binary_cross_entropy(out, x[i].clamp(0, 1))
+            opt.zero_grad(), loss.backward(), opt.step()
+        print(f"CLF generator step (batch 64, CPU): {(time.perf_counter() - t) / 3:.2f} s; peak RSS {peak_rss_gb():.2f} GiB")
+    if not a.keep:
+        shutil.rmtree(a.workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
