@@ -5,8 +5,9 @@ batches, small data in memory (on the training device) and large files streamed 
 
 Memory bound when streaming (``in_memory: false`` or a file above ``memory_limit_gb``): the training loader
 holds at most ``buffer_rows + chunk_rows`` rows of features on the device (4·D bytes each: 65,536 +
-8,192 rows × 4,096 × 4 B ≈ 1.2 GB for NUS-WIDE's VGG19 features); evaluation reads ``chunk_rows`` rows at a
-time and keeps one score per (test image, label) plus the int8 labels (NUS-WIDE GZSL: 107,859 × 1,006 ×
+8,192 rows × 4,096 × 4 B ≈ 1.2 GB for NUS-WIDE's VGG19 features; benchmarks/bench_multilabel.py measures
+5.0 GiB peak RSS for a whole streamed epoch of a 2.47 GiB file, temporary copies included); evaluation
+reads ``chunk_rows`` rows at a time and keeps one score per (test image, label) plus the int8 labels (NUS-WIDE GZSL: 107,859 × 1,006 ×
 (4 + 1) B ≈ 0.54 GB; ``eval_scores_dtype: float16`` halves the scores).
 
 Splits (see ``docs/methods/multilabel.md``):
