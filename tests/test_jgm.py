@@ -1,5 +1,6 @@
-"""Gao et al.'s joint generative model: losses by hand, step isolation, the C_s + 1 categorizer,
-the synthesis count, every Table 3 variant, the Fig. 3 sweep plot and the Fig. 4 embedding plot."""
+"""Gao et al.'s joint generative model: Eqs. 4-14 by hand (tiny fixed-weight networks), one real training
+step (each optimizer once, own network only), the C_s + 1 categorizer, the synthesis count, every Table 3
+variant, the Fig. 3 sweep plot and the Fig. 4 embedding plot."""
 
 import math
 from pathlib import Path
@@ -43,6 +44,153 @@ def test_standard_gan_discriminator_loss_matches_eq7():
     assert standard_gan_discriminator_loss(d_real, [d_f, d_p]).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+# ------------------------------------------------------------------------------------------ Eqs. 4-14 by hand
+# A JGM of tiny MLPs (one hidden layer of 2 units) with fixed, known weights; each loss is recomputed
+# here straight from the paper's equation with explicit matrix algebra, without the module's loss code.
+FEAT, ATT, LAT, HID, N_SEEN = 3, 2, 2, 2, 2  # C has N_SEEN + 1 = 3 outputs; the fake class is index 2
+
+
+def _known(shape, k):
+    """Deterministic weights without an RNG: a sine wave with a different phase per tensor."""
+    return 0.8 * torch.sin(1.3 * torch.arange(math.prod(shape), dtype=torch.float64) + k).reshape(shape)
+
+
+def _tiny_jgm(alpha=0.3, beta=0.7, **kw):
+    """α and β differ from each other and from the paper's values, so a swapped or dropped weight shows."""
+    from functools import partial
+
+    from zsl_lightning.methods.jgm import JGM
+    from zsl_lightning.nn.mlp import MLP, GaussianEncoder
+
+    sgd = partial(torch.optim.SGD, lr=0.1)
+    m = JGM(encoder=GaussianEncoder([FEAT, ATT], [HID], LAT),
+            generator=MLP([LAT, ATT], [HID], FEAT, out_activation="sigmoid"),
+            discriminator=MLP([FEAT], [HID], 1), categorizer=partial(MLP, in_dims=[FEAT], hidden=[HID]),
+            optimizer_e=sgd, optimizer_g=sgd, optimizer_d=sgd, optimizer_c=sgd, noise_dim=LAT,
+            alpha=alpha, beta=beta, **kw)
+    m.categorizer = m._make_categorizer(out_dim=N_SEEN + 1)
+    known = {}
+    with torch.no_grad():
+        for k, net in enumerate(("encoder", "generator", "discriminator", "categorizer")):
+            for i, p in enumerate(getattr(m, net).parameters()):
+                p.copy_(_known(p.shape, 10 * k + i))
+            known[net] = [p.detach().clone() for p in getattr(m, net).parameters()]
+    return m, known
+
+
+def _tiny_inputs():
+    x = torch.tensor([[0.9, 0.2, 0.6], [0.1, 0.7, 0.4]])  # MinMax-scaled features in [0, 1]
+    a = torch.tensor([[1.0, 0.0], [0.3, 0.8]])
+    y = torch.tensor([0, 1])  # local seen-class indices
+    eps = torch.tensor([[0.5, -1.0], [1.5, 0.2]])
+    z_p = torch.tensor([[-0.7, 0.4], [0.9, -1.2]])
+    return x, a, y, eps, z_p
+
+
+def _mlp(w, *inputs):
+    """Linear → LeakyReLU(0.2) → Linear, weights ``w = [W1, b1, W2, b2]``; returns (output, hidden)."""
+    pre = torch.cat(inputs, 1) @ w[0].T + w[1]
+    h = torch.where(pre > 0, pre, 0.2 * pre)
+    return h @ w[2].T + w[3], h
+
+
+def _reference(w, x, a, y, eps, z_p, alpha, beta, fake_class):
+    """Eqs. 4-9 and the four updates of Eqs. 11-14, in float64, from the weights ``w`` of E, G, D, C."""
+    w = {k: [t.detach().double() for t in v] for k, v in w.items()}
+    x, a, eps, z_p = x.double(), a.double(), eps.double(), z_p.double()
+    enc = _mlp(w["encoder"], x, a)[0]
+    mu, logvar = enc[:, : eps.shape[1]], enc[:, eps.shape[1]:]
+    x_f = torch.sigmoid(_mlp(w["generator"], mu + eps * torch.exp(0.5 * logvar), a)[0])  # Eqs. 1-2
+    x_p = torch.sigmoid(_mlp(w["generator"], z_p, a)[0])
+
+    def d(v):
+        return _mlp(w["discriminator"], v)
+
+    def c(v):
+        return _mlp(w["categorizer"], v)
+
+    def minus_log_d(v):  # −E[log p_D(v)], p_D = σ(logit)
+        return -torch.log(torch.sigmoid(d(v)[0])).mean()
+
+    def minus_log_not_d(v):  # −E[log(1 − p_D(v))]
+        return -torch.log(1 - torch.sigmoid(d(v)[0])).mean()
+
+    def minus_log_c(v, target):  # −E[log p_C(target | v)], p_C = softmax
+        p = torch.softmax(c(v)[0], 1)
+        return -torch.log(p[torch.arange(len(v)), target]).mean()
+
+    fake = torch.full_like(y, fake_class)
+    kl = (0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1)).mean()  # Eq. 4
+    recon = -(x * torch.log(x_f) + (1 - x) * torch.log(1 - x_f)).sum(1).mean()  # Eq. 5, Bernoulli
+    percept = (((d(x)[1] - d(x_f)[1]) ** 2).sum(1).mean()
+               + ((c(x)[1] - c(x_f)[1]) ** 2).sum(1).mean())  # Eq. 9
+    l_g = minus_log_d(x_p) + minus_log_d(x_f) + minus_log_c(x_p, y) + minus_log_c(x_f, y)  # Eq. 6
+    return {
+        "l_g": l_g,
+        "e": kl + recon + beta * percept,  # Eq. 11
+        "g": recon + alpha * l_g + beta * percept,  # Eq. 12
+        "d": minus_log_d(x) + minus_log_not_d(x_f) + minus_log_not_d(x_p),  # Eqs. 7 / 13
+        "c": minus_log_c(x, y) + minus_log_c(x_p, fake) + minus_log_c(x_f, fake),  # Eqs. 8 / 14
+    }
+
+
+def _close(got, want):
+    assert float(torch.as_tensor(got).detach()) == pytest.approx(float(want), rel=1e-5, abs=1e-6)
+
+
+def test_tiny_reference_terms_are_all_significant():
+    """Guards the hand-computed tests below: every term they pin moves the total by far more than the
+    tolerance, so dropping or retargeting one of them cannot pass unnoticed."""
+    m, w = _tiny_jgm()
+    x, a, y, eps, z_p = _tiny_inputs()
+    ref = _reference(w, x, a, y, eps, z_p, m.alpha, m.beta, m.fake_class)
+    no_percept = _reference(w, x, a, y, eps, z_p, m.alpha, 0.0, m.fake_class)
+    for k in ("e", "g"):
+        assert abs(ref[k] - no_percept[k]) > 1e-2
+    assert m.alpha * ref["l_g"] > 1e-2
+
+
+def test_generator_loss_is_eq12_with_eq6_on_both_fakes():
+    """Eq. 12 = L_recon + α L_G + β L_percept; Eq. 6: x_p AND x_f must fool D and be classified as y_s."""
+    m, w = _tiny_jgm()
+    x, a, y, eps, z_p = _tiny_inputs()
+    loss, parts = m.generator_loss(x, a, y, eps, z_p)
+    ref = _reference(w, x, a, y, eps, z_p, m.alpha, m.beta, m.fake_class)
+    _close(parts["loss_gan_g"], ref["l_g"])
+    _close(loss, ref["g"])
+
+
+def test_encoder_loss_is_eq11_kl_recon_and_weighted_percept():
+    """Eq. 11 = L_KL + L_recon + β L_percept (Eq. 9 on the last hidden layers of D and C)."""
+    m, w = _tiny_jgm()
+    x, a, y, eps, z_p = _tiny_inputs()
+    loss, parts = m.encoder_loss(x, a, eps, z_p)
+    ref = _reference(w, x, a, y, eps, z_p, m.alpha, m.beta, m.fake_class)
+    _close(loss, ref["e"])
+    assert set(parts) == {"loss_kl", "loss_recon", "loss_percept"}
+
+
+def test_discriminator_loss_is_eq7_real_against_both_fakes():
+    """Eq. 7, standard GAN BCE: −log D(x_s) − log(1 − D(x_f)) − log(1 − D(x_p))."""
+    m, w = _tiny_jgm()
+    x, a, y, eps, z_p = _tiny_inputs()
+    with torch.no_grad():
+        o = m._forward(x, a, eps, z_p)
+    ref = _reference(w, x, a, y, eps, z_p, m.alpha, m.beta, m.fake_class)
+    _close(m.discriminator_loss(x, a, [o["x_p"], o["x_f"]]), ref["d"])
+
+
+def test_categorizer_loss_is_eq8_real_to_class_fakes_to_index_cs():
+    """Eq. 8: real → its class, x_p and x_f → the fake class, whose index is C_s (the last output)."""
+    m, w = _tiny_jgm()
+    x, a, y, eps, z_p = _tiny_inputs()
+    assert m.fake_class == N_SEEN
+    with torch.no_grad():
+        o = m._forward(x, a, eps, z_p)
+    ref = _reference(w, x, a, y, eps, z_p, m.alpha, m.beta, N_SEEN)
+    _close(m.categorizer_loss(x, y, [o["x_p"], o["x_f"]]), ref["c"])
+
+
 # ------------------------------------------------------------------------------------------ the module
 def _bound(tmp_path, cache_dir, split="dev", extra=()):
     cfg = shrink(compose_cfg(["method=jgm", "method.pretrain_categorizer.epochs=1", *extra], tmp_path, cache_dir))
@@ -69,26 +217,56 @@ def _changed(before, net):
     return any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
 
 
-@pytest.mark.parametrize("role,net", [("e", "encoder"), ("g", "generator"), ("d", "discriminator"),
-                                      ("c", "categorizer")])
-def test_each_step_changes_only_its_own_network(role, net, tmp_path, cache_dir):
+NETS = {"e": "encoder", "g": "generator", "d": "discriminator", "c": "categorizer"}
+
+
+def test_one_training_step_steps_each_optimizer_once_on_its_own_network(tmp_path, cache_dir, monkeypatch):
+    """A real ``training_step``: the four optimizers step once each, in the order of Eqs. 11-14; each
+    step changes its own network only; each step's loss is Eq. 11 / 12 / 13 / 14 recomputed by hand from
+    the weights of that moment (the D and C steps see x_p and x_f made by the updated E and G)."""
     m = _bound(tmp_path, cache_dir)
-    x, y = _batch(m)
-    a, yl = m.data.class_embeddings[y], m.local_labels(y)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # weights larger than the N(0, 0.02) init, so that every term of every loss counts
+        for net in NETS.values():
+            for p in getattr(m, net).parameters():
+                p.copy_(0.15 * torch.randn(p.shape, generator=g))
+    m.alpha, m.beta = 0.4, 0.6  # at 0.01 / 0.1 the L_G and L_percept terms hide under float32 rounding
+    nets = {n: getattr(m, n) for n in NETS.values()}
+    initial = {n: _snap(v) for n, v in nets.items()}
+    steps, weights, losses = [], {}, {}
+    for role, opt in zip(m.optimizer_roles, m.optimizers(), strict=True):
+        inner = opt.optimizer
+
+        def spy(*args, _role=role, _step=inner.step, **kw):
+            before = weights[_role] = {n: _snap(v) for n, v in nets.items()}
+            out = _step(*args, **kw)
+            steps.append((_role, {n for n, v in nets.items() if _changed(before[n], v)}))
+            return out
+
+        monkeypatch.setattr(inner, "step", spy)
+    real_manual_step = m.manual_step
+
+    def record(role, fn):
+        losses[role] = real_manual_step(role, fn)
+        return losses[role]
+
+    monkeypatch.setattr(m, "manual_step", record)
+    idx = m.batch_plan.sample(m.data.train_y, torch.Generator().manual_seed(0))[0]
+    batch = {"x": m.data.train_x[idx], "y": m.data.train_y[idx]}
+    torch.manual_seed(123)
+    m.training_step(batch, 0)
+
+    assert steps == [(r, {NETS[r]}) for r in ("e", "g", "d", "c")]
+    assert all(_changed(initial[n], v) for n, v in nets.items())
+    assert [sorted({int(s["step"]) for s in o.optimizer.state.values()}) for o in m.optimizers()] == [[1]] * 4
+    # the losses: ε then z_p are the first two draws of the step
+    torch.manual_seed(123)
+    x, y = batch["x"][0], batch["y"][0]
     eps, z_p = torch.randn(len(x), m.noise_dim), torch.randn(len(x), m.noise_dim)
-    with torch.no_grad():
-        o = m._forward(x, a, eps, z_p)
-    loss_fn = {
-        "e": lambda: m.encoder_loss(x, a, eps, z_p)[0],
-        "g": lambda: m.generator_loss(x, a, yl, eps, z_p)[0],
-        "d": lambda: m.discriminator_loss(x, a, [o["x_p"], o["x_f"]]),
-        "c": lambda: m.categorizer_loss(x, yl, [o["x_p"], o["x_f"]]),
-    }[role]
-    nets = {n: getattr(m, n) for n in ("encoder", "generator", "discriminator", "categorizer")}
-    before = {n: _snap(v) for n, v in nets.items()}
-    m.manual_step(role, loss_fn)
-    for n, v in nets.items():
-        assert _changed(before[n], v) == (n == net), f"{n} after the {role} step"
+    a, yl = m.data.class_embeddings[y], m.local_labels(y)
+    for role in ("e", "g", "d", "c"):
+        ref = _reference(weights[role], x, a, yl, eps, z_p, m.alpha, m.beta, m.fake_class)
+        assert float(losses[role]) == pytest.approx(float(ref[role]), rel=1e-4), role
 
 
 def test_categorizer_has_cs_plus_one_outputs_in_each_phase(tmp_path, cache_dir):
@@ -165,3 +343,5 @@ def test_feature_embedding_plot_callback(method, tmp_path, cache_dir):
     run(cfg)
     png = tmp_path / "plots" / f"features_{method}_test.png"
     assert png.is_file() and png.stat().st_size > 1000
+
+
