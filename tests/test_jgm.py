@@ -1,6 +1,6 @@
 """Gao et al.'s joint generative model: Eqs. 4-14 by hand (tiny fixed-weight networks), one real training
-step (each optimizer once, own network only), the C_s + 1 categorizer, the synthesis count, every Table 3
-variant, the Fig. 3 sweep plot and the Fig. 4 embedding plot."""
+step (each optimizer once, own network only), the C_s + 1 categorizer, the synthesis count and the final
+classifier's batch, every Table 3 variant, the Fig. 3 sweep plot and the Fig. 4 embedding plot."""
 
 import math
 from pathlib import Path
@@ -303,6 +303,34 @@ def test_number_of_generated_features_follows_k_and_the_data(tmp_path, cache_dir
     assert m.num_synthetic(split, "gzsl") == math.ceil(6 * n_unseen_images / n_unseen)
     x, y = m.classifier_training_data(split, "zsl")
     assert len(y) == n_unseen * m.num_synthetic(split, "zsl")
+
+
+@pytest.mark.parametrize("overrides,expected", [({}, 300), ({"batch_size": 50}, 50)])
+def test_final_classifier_batch_is_not_set_by_syn_num(overrides, expected, monkeypatch):
+    """JGM sizes its synthetic set by syn_multiplier, so eval.syn_num must not pick the classifier's batch:
+    ``method.classifier_batch_size`` does, unless ``eval.classifier.batch_size`` is set."""
+    from types import SimpleNamespace
+
+    import zsl_lightning.methods.base as base
+
+    m, _ = _tiny_jgm(classifier_batch_size=300, syn_multiplier={"zsl": 2, "gzsl": 2},
+                     evaluation={"syn_num": 7, "classifier": overrides})
+    seen = []
+    monkeypatch.setattr(base, "fit_softmax_classifier",
+                        lambda x, y, n, **kw: seen.append(kw["batch_size"]) or torch.nn.Linear(FEAT, n))
+    split = SimpleNamespace(unseen_classes=torch.tensor([2, 3]), class_embeddings=torch.rand(4, ATT),
+                            test_unseen_y=torch.tensor([2, 2, 3]))
+    m.fit_scorer(split, "zsl", split.unseen_classes)
+    assert seen == [expected]
+
+
+def test_method_config_sets_the_classifier_batch(tmp_path, cache_dir):
+    cfg = compose_cfg(["method=jgm", "eval.syn_num=7"], tmp_path, cache_dir)
+    dm = build_datamodule(cfg)
+    with open_dict(cfg):
+        cfg.data_info = dm.info
+    m = build_method(cfg)
+    assert m.eval_cfg.classifier.batch_size == cfg.method.classifier_batch_size != cfg.eval.syn_num
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

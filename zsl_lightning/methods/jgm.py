@@ -14,7 +14,8 @@ Four networks (all MLPs with LeakyReLU): encoder E, generator/decoder G, discrim
   D ← L_D; C ← L_C, α = 0.01, β = 0.1.
 
 Recognition (Sec. 3.3, Eq. 15): x = G(z_t, a_u), z_t ~ N(0, I); a softmax classifier on k × (number of
-real unseen evaluation images) synthetic features (``syn_multiplier``). Choices the paper leaves open are
+real unseen evaluation images) synthetic features (``syn_multiplier``), trained in batches of
+``classifier_batch_size`` unless ``eval.classifier.batch_size`` is set. Choices the paper leaves open are
 listed in ``docs/methods/jgm.md``.
 """
 
@@ -68,9 +69,14 @@ class JGM(GenerativeZSLMethod):
         conditional_discriminator: bool = False,
         syn_multiplier: Mapping | None = None,
         pretrain_categorizer: Mapping | None = None,
+        classifier_batch_size: int | None = 300,
         **base,
     ):
         super().__init__(**base)
+        # The base class batches the final classifier by eval.syn_num when eval.classifier.batch_size is
+        # null; JGM sizes its synthetic set by syn_multiplier instead, so syn_num must not set it silently.
+        if self.eval_cfg.classifier.batch_size is None and classifier_batch_size is not None:
+            self.eval_cfg.classifier.batch_size = int(classifier_batch_size)
         if recon_loss not in ("bce", "mse"):
             raise ConfigError(f"method.recon_loss must be bce | mse, got '{recon_loss}'.")
         if not (use_cvae or use_cgan):
