@@ -1,21 +1,33 @@
 """Gao et al. Fig. 3 from a multirun: accuracy vs the number of generated unseen features.
 
-    python train.py -m experiment=jgm_fig3 ...            # one job per (data, k)
-    python sweep/plot_fig3.py outputs/jgm_fig3/multiruns/<date> [--out fig3.png] [--wandb]
+    python train.py -m experiment=jgm_fig3 ...            # one job per (data, k); writes <sweep dir>/fig3.png
+    python sweep/plot_fig3.py outputs/jgm_fig3/multiruns/<date> [--out fig3.png] [--wandb]   # (re)draw it
+
+The multirun draws the figure itself when it ends: ``conf/experiment/jgm_fig3.yaml`` registers
+:class:`Fig3Plot` under ``hydra.callbacks``. This script redraws it from any finished (or partly finished)
+sweep directory.
 
 Reads every job's results.json and config_resolved.yaml; x = k x (number of real unseen test features),
 the number of generated features the run used; y = ZSL T1 and GZSL H (test numbers at the epochs the
-run's selection chose — see each results.json). Writes a PNG; with --wandb also logs it to a W&B run
-(offline unless credentials are configured).
+run's selection chose — see each results.json). Writes a PNG; with --wandb (or, for the callback, when
+the sweep's logger config has a W&B logger) also logs it to a W&B run (offline unless credentials are
+configured).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
 
 
 def collect(root: Path) -> dict[str, list[tuple[float, dict]]]:
@@ -37,11 +49,13 @@ def collect(root: Path) -> dict[str, list[tuple[float, dict]]]:
     return {d: sorted(v, key=lambda t: t[0]) for d, v in series.items()}
 
 
-def plot(series: dict[str, list[tuple[float, dict]]], out: Path) -> Path:
+def draw(series: dict[str, list[tuple[float, dict]]]):
+    """The figure (matplotlib, Agg): ZSL T1 and GZSL H against the number of generated features."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     for ax, metric, title in ((axes[0], "zsl_t1", "ZSL top-1 (%)"), (axes[1], "gzsl_H", "GZSL H (%)")):
@@ -50,27 +64,93 @@ def plot(series: dict[str, list[tuple[float, dict]]], out: Path) -> Path:
             ys = [h[metric] for n, h in points if metric in h]
             ax.plot(xs, ys, marker="o", label=data)
         ax.set_xscale("log")
+        # Labels at 1, 2, 5 x 10^n only: matplotlib's default log formatter also labels minor ticks when the
+        # axis spans about a decade (a k = 1..16 sweep does), and those labels run into each other.
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("number of generated unseen features")
         ax.set_ylabel(title)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle("Accuracy vs number of generated features (Gao et al. Fig. 3)")
     fig.tight_layout()
+    return fig
+
+
+def plot(series: dict[str, list[tuple[float, dict]]], out: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig = draw(series)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
 
 
-def log_to_wandb(png: Path, series) -> None:
+def log_to_wandb(png: Path, project: str = "zsl-lightning", group: str | None = None) -> None:
+    """Log the PNG to a new W&B run (``job_type=fig3``); offline unless credentials are configured."""
     import os
 
-    os.environ.setdefault("WANDB_MODE", "offline" if not os.environ.get("WANDB_API_KEY") else "online")
+    from zsl_lightning.pipeline import _wandb_credentials
+
+    if "WANDB_MODE" not in os.environ and not _wandb_credentials():
+        os.environ["WANDB_MODE"] = "offline"
+    os.environ.setdefault("WANDB_SILENT", "true")
     import wandb
 
-    run = wandb.init(project="zsl-lightning", job_type="fig3", dir=str(png.parent))
-    run.log({"fig3": wandb.Image(str(png))})
-    run.finish()
+    run = wandb.init(project=project, group=group, job_type="fig3", name="fig3", dir=str(png.parent))
+    try:
+        run.log({"fig3": wandb.Image(str(png))})
+    finally:
+        run.finish()
+
+
+def wandb_logger_config(config: DictConfig) -> DictConfig | None:
+    """The W&B entry of the sweep's ``logger:`` config, if there is one."""
+    loggers = config.get("logger") or {}
+    for _, lcfg in loggers.items():
+        if isinstance(lcfg, DictConfig) and "Wandb" in str(lcfg.get("_target_", "")):
+            return lcfg
+    return None
+
+
+class Fig3Plot(Callback):
+    """Hydra callback: when the multirun ends, draw ``<hydra.sweep.dir>/<filename>`` from its jobs.
+
+    Registered in ``conf/experiment/jgm_fig3.yaml`` (``hydra.callbacks.fig3_plot``). The PNG is also logged
+    to W&B when the sweep's logger config has a W&B logger and ``wandb`` is importable (offline unless
+    credentials are configured), in the W&B group of the sweep's jobs.
+
+    Args:
+        filename: PNG name inside the sweep directory.
+        wandb: ``null`` (default): follow the logger config; ``true`` / ``false``: always / never log.
+    """
+
+    def __init__(self, filename: str = "fig3.png", wandb: bool | None = None):
+        self.filename, self.wandb = str(filename), wandb
+        self.last_path: Path | None = None
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        root = Path(config.hydra.sweep.dir)
+        series = collect(root)
+        if not series:
+            log.warning(f"Fig. 3: no finished jobs with results.json + config_resolved.yaml under {root}; no plot")
+            return
+        self.last_path = plot(series, root / self.filename)
+        log.info(f"Fig. 3: wrote {self.last_path}")
+        lcfg = wandb_logger_config(config)
+        if self.wandb is False or (self.wandb is None and lcfg is None):
+            return
+        try:
+            import wandb  # noqa: F401
+        except ImportError:
+            log.warning("Fig. 3: wandb is not installed; the plot is not logged to W&B")
+            return
+        project = str((lcfg.get("project") if lcfg is not None else None) or "zsl-lightning")
+        # the group the pipeline gives the jobs of this multirun (zsl_lightning.pipeline._multirun_group)
+        group = f"{config.hydra.job.name}-{root.name}"
+        log_to_wandb(self.last_path, project=project, group=group)
 
 
 def main(argv=None) -> int:
@@ -88,7 +168,7 @@ def main(argv=None) -> int:
     for data, points in series.items():
         print(data, [(int(n), round(h.get("zsl_t1", float("nan")), 2)) for n, h in points])
     if args.wandb:
-        log_to_wandb(png, series)
+        log_to_wandb(png)
     return 0
 
 

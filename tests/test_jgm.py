@@ -1,6 +1,6 @@
 """Gao et al.'s joint generative model: Eqs. 4-14 by hand (tiny fixed-weight networks), one real training
 step (each optimizer once, own network only), the C_s + 1 categorizer, the synthesis count and the final
-classifier's batch, every Table 3 variant, the Fig. 3 sweep plot and the Fig. 4 embedding plot."""
+classifier's batch, every Table 3 variant, the Fig. 3 sweep plot (Hydra callback) and the Fig. 4 plot."""
 
 import math
 from pathlib import Path
@@ -346,21 +346,115 @@ def test_every_table3_variant_runs_from_its_config(variant, tmp_path, cache_dir)
     assert len(ckpt["optimizer_states"]) == 1 + flags["use_cvae"] + flags["use_cgan"] + flags["use_categorizer"]
 
 
-def test_fig3_sweep_writes_a_plot(tmp_path, cache_dir):
+# ------------------------------------------------------------------------------------------ Fig. 3
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _fake_sweep(root, ks=(1, 2, 4), n_unseen=600, data="synthetic"):
+    """Job folders as a finished ``-m experiment=jgm_fig3`` leaves them (only what the plot reads)."""
+    import json
+
+    import yaml
+
+    for i, k in enumerate(ks):
+        job = root / str(i)
+        job.mkdir(parents=True)
+        (job / "config_resolved.yaml").write_text(yaml.safe_dump(
+            {"method": {"syn_multiplier": {"zsl": k, "gzsl": k}}, "data_info": {"num_test_unseen": n_unseen}}))
+        (job / "results.json").write_text(json.dumps(
+            {"data": data, "headline": {"zsl_t1": 40.0 + i, "gzsl_u": 1.0, "gzsl_s": 2.0, "gzsl_H": 30.0 + i}}))
+    return root
+
+
+def _sweep_config(root, logger):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create({"hydra": {"sweep": {"dir": str(root)}, "job": {"name": "train"}}, "logger": logger})
+
+
+@pytest.mark.parametrize("logger,logged", [
+    ({"wandb": {"_target_": "pytorch_lightning.loggers.WandbLogger", "project": "p"}}, True),
+    ({"csv": {"_target_": "pytorch_lightning.loggers.CSVLogger"}}, False),
+    (None, False),
+])
+def test_fig3_callback_draws_the_sweep_and_logs_it_with_a_wandb_logger(logger, logged, tmp_path, monkeypatch):
+    import sweep.plot_fig3 as fig3
+
+    calls = []
+    monkeypatch.setattr(fig3, "log_to_wandb", lambda png, **kw: calls.append((png, kw)))
+    root = _fake_sweep(tmp_path / "multirun")
+    fig3.Fig3Plot().on_multirun_end(_sweep_config(root, logger))
+    png = root / "fig3.png"
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    assert calls == ([(png, {"project": "p", "group": "train-multirun"})] if logged else [])
+
+
+def test_fig3_callback_without_finished_jobs_writes_nothing(tmp_path):
+    from sweep.plot_fig3 import Fig3Plot
+
+    (tmp_path / "multirun" / "0").mkdir(parents=True)  # a job that died before results.json
+    Fig3Plot().on_multirun_end(_sweep_config(tmp_path / "multirun", None))
+    assert not (tmp_path / "multirun" / "fig3.png").exists()
+
+
+def test_fig3_script_still_draws_a_sweep_dir_standalone(tmp_path):
     from sweep.plot_fig3 import main as plot_main
 
-    for i, k in enumerate((1, 2)):
-        out = tmp_path / "multirun" / str(i)
-        cfg = shrink(compose_cfg(["experiment=jgm_fig3", "data=synthetic", f"fig3_k={k}", "method.epochs=1",
-                                  "eval.select=last", "method.pretrain_categorizer.epochs=1",
-                                  "eval.classifier.epochs=1"], out, cache_dir))
-        assert cfg.method.syn_multiplier.zsl == k
-        run(cfg)
-    assert plot_main([str(tmp_path / "multirun")]) == 0
-    png = tmp_path / "multirun" / "fig3.png"
-    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    root = _fake_sweep(tmp_path / "multirun")
+    assert plot_main([str(root), "--out", str(tmp_path / "f.png")]) == 0
+    assert (tmp_path / "f.png").read_bytes()[:8] == PNG_MAGIC
+    assert plot_main([str(tmp_path / "empty")]) == 1
 
 
+def test_fig3_log_axis_tick_labels_do_not_overlap():
+    """The paper's sweep (k = 1..16 on CUB and SUN) spans ~1.5 decades; matplotlib's default log formatter
+    labels minor ticks there too (2x10^3, 3x10^3, 4x10^3, ...) and those labels overlap."""
+    import matplotlib.pyplot as plt
+
+    from sweep.plot_fig3 import draw
+
+    h = {"zsl_t1": 50.0, "gzsl_H": 40.0}
+    fig = draw({"CUB": [(2967 * k, h) for k in (1, 2, 4, 8, 16)], "SUN": [(1440 * k, h) for k in (1, 2, 4, 8, 16)]})
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    try:
+        for ax in fig.axes:
+            lo, hi = ax.get_xlim()
+            labels = [t for t in ax.get_xticklabels(minor=False) + ax.get_xticklabels(minor=True)
+                      if t.get_text() and lo <= t.get_position()[0] <= hi]
+            assert len(labels) >= 2
+            boxes = [t.get_window_extent(renderer) for t in labels]
+            for i in range(len(boxes)):
+                for j in range(i + 1, len(boxes)):
+                    assert not boxes[i].overlaps(boxes[j]), (labels[i].get_text(), labels[j].get_text())
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.slow
+def test_fig3_multirun_writes_the_plot_when_it_ends(tmp_path, cache_dir):
+    """A real ``python train.py -m experiment=jgm_fig3`` (2 tiny jobs): the Hydra callback draws fig3.png."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    sweep_dir = tmp_path / "multirun"
+    tiny = [f"method.{n}.hidden=[16]" for n in ("encoder", "generator", "discriminator", "categorizer")]
+    cmd = [sys.executable, "train.py", "-m", "experiment=jgm_fig3", "data=synthetic", "fig3_k=0.5,1",
+           f"hydra.sweep.dir={sweep_dir}", f"paths.cache_dir={cache_dir}", "logger=none", "callbacks=none",
+           "print_config=false", "trainer.enable_progress_bar=false", "method.epochs=1", "eval.select=last",
+           "method.pretrain_categorizer.epochs=1", "eval.classifier.epochs=1",
+           "+method.sampler.steps_per_epoch=5", *tiny]
+    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "1"}
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(list(sweep_dir.glob("*/results.json"))) == 2
+    png = sweep_dir / "fig3.png"
+    assert png.read_bytes()[:8] == PNG_MAGIC
+
+
+# ------------------------------------------------------------------------------------------ Fig. 4
 @pytest.mark.parametrize("method", ["pca", "tsne"])
 def test_feature_embedding_plot_callback(method, tmp_path, cache_dir):
     cfg = shrink(compose_cfg(["method=jgm", "callbacks=tsne", f"callbacks.feature_plot.method={method}",
