@@ -2,6 +2,7 @@
 step (each optimizer once, own network only), the C_s + 1 categorizer, the synthesis count and the final
 classifier's batch, every Table 3 variant, the Fig. 3 sweep plot (Hydra callback) and the Fig. 4 plot."""
 
+import json
 import math
 from pathlib import Path
 
@@ -465,5 +466,36 @@ def test_feature_embedding_plot_callback(method, tmp_path, cache_dir):
     run(cfg)
     png = tmp_path / "plots" / f"features_{method}_test.png"
     assert png.is_file() and png.stat().st_size > 1000
+    note = json.loads(png.with_suffix(".json").read_text())
+    assert note["epoch"] == 1 and note["weights"] == "epoch selected for zsl"  # eval.select=last: the last
 
 
+def test_feature_embedding_plot_shows_the_selected_epoch_not_the_last(tmp_path, cache_dir):
+    from types import SimpleNamespace
+
+    from zsl_lightning.callbacks_plots import FeatureEmbeddingPlot
+
+    m = _bound(tmp_path, cache_dir, "test")
+    png = tmp_path / "plots" / "features_pca_test.png"
+
+    def trainer(epoch):  # what the callback reads of a Trainer; current_epoch is 0-based during an epoch
+        return SimpleNamespace(current_epoch=epoch, is_global_zero=True, default_root_dir=str(tmp_path), loggers=[])
+
+    m.selected_epochs = {"zsl": 2, "gzsl": 3}
+    cb = FeatureEmbeddingPlot(method="pca", max_classes=3, per_class=5)
+    cb.on_train_epoch_end(trainer(0), m)
+    assert not png.exists()
+    cb.on_train_epoch_end(trainer(1), m)  # end of epoch 2, the one selected for ZSL
+    drawn = png.stat().st_mtime_ns
+    assert json.loads(png.with_suffix(".json").read_text())["epoch"] == 2
+    cb.on_train_epoch_end(trainer(2), m)
+    cb.on_train_end(trainer(3), m)
+    assert png.stat().st_mtime_ns == drawn and json.loads(png.with_suffix(".json").read_text())["epoch"] == 2
+
+    # no selected epoch trained in this process (e.g. resumed after it): the final weights, said so
+    m.selected_epochs = {"zsl": 1}
+    late = FeatureEmbeddingPlot(method="pca", max_classes=3, per_class=5)
+    late.on_train_epoch_end(trainer(2), m)
+    late.on_train_end(trainer(3), m)
+    note = json.loads(png.with_suffix(".json").read_text())
+    assert note["epoch"] == 3 and note["weights"].startswith("final weights")

@@ -1,12 +1,14 @@
 """Optional plotting callbacks (``callbacks=tsne``).
 
 :class:`FeatureEmbeddingPlot` — Gao et al. Fig. 4: a 2-D t-SNE (or PCA) map of real and generated features
-of some unseen classes, drawn once training of a phase ends. Saved as PNG under ``<phase dir>/plots/`` and
-logged to W&B when a WandbLogger is attached.
+of some unseen classes, drawn from the generator of the *selected* epoch (see :class:`FeatureEmbeddingPlot`).
+Saved as PNG under ``<phase dir>/plots/`` (with a JSON note of the epoch it shows) and logged to W&B when a
+WandbLogger is attached.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -33,21 +35,45 @@ def embed_2d(x: torch.Tensor, method: str = "tsne", seed: int = 0) -> torch.Tens
 class FeatureEmbeddingPlot(pl.Callback):
     """Real vs generated features of up to ``max_classes`` unseen classes (``per_class`` points each).
 
+    Which weights: the end of the epoch selected for ``task`` in this phase (the pipeline sets
+    ``module.selected_epochs``: with ``eval.select=val`` the epochs chosen on validation, with
+    ``eval.select=last`` the last one). When no selection is known (``eval.select=test_best``, which
+    selects after training, or the dev phase), or when a resumed run started after the selected epoch,
+    the plot is drawn from the final weights when training ends. ``plots/features_<method>_<phase>.json``
+    records the epoch shown and why.
+
     Args:
         method: ``tsne`` (sklearn) or ``pca``.
         phases: which phases to plot (``test``, ``dev``).
+        task: whose selected epoch to show (``zsl`` or ``gzsl``).
     """
 
     def __init__(self, method: str = "tsne", max_classes: int = 10, per_class: int = 50,
-                 phases: tuple[str, ...] = ("test",), seed: int = 0):
+                 phases: tuple[str, ...] = ("test",), seed: int = 0, task: str = "zsl"):
         self.method, self.max_classes, self.per_class = method, int(max_classes), int(per_class)
-        self.phases, self.seed = tuple(phases), int(seed)
+        self.phases, self.seed, self.task = tuple(phases), int(seed), str(task)
         self.last_path: Path | None = None
+        self._drawn = False
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module) -> None:
+        epoch = trainer.current_epoch + 1
+        selected = getattr(pl_module, "selected_epochs", None) or {}
+        if not self._drawn and self.task in selected and epoch == int(selected[self.task]):
+            self._plot(trainer, pl_module, epoch, f"epoch selected for {self.task}")
 
     def on_train_end(self, trainer: pl.Trainer, pl_module) -> None:
+        if self._drawn:
+            return
+        selected = getattr(pl_module, "selected_epochs", None) or {}
+        why = ("last epoch, no selection known" if self.task not in selected else
+               f"final weights: the selected epoch {selected[self.task]} was not trained in this process")
+        self._plot(trainer, pl_module, int(trainer.current_epoch), why)
+
+    def _plot(self, trainer: pl.Trainer, pl_module, epoch: int, why: str) -> None:
         split = getattr(pl_module, "data", None)
         if split is None or split.name not in self.phases or not trainer.is_global_zero:
             return
+        self._drawn = True
         if not hasattr(pl_module, "synthesize") or getattr(split, "label_mode", "single") != "single":
             warnings.warn(f"{type(pl_module).__name__} does not generate single-label features: no plot")
             return
@@ -59,7 +85,9 @@ class FeatureEmbeddingPlot(pl.Callback):
             rows = rows[torch.randperm(len(rows), generator=g)[: self.per_class].to(rows.device)]
             real.append(split.test_unseen_x[rows])
             real_y += [c] * len(rows)
-        with torch.random.fork_rng(devices=[]):
+        # drawn mid-training too: leave the training run's random streams as they were
+        devices = pl_module._rng_devices() if hasattr(pl_module, "_rng_devices") else []
+        with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)
             fake = pl_module.synthesize(split.class_embeddings[classes], self.per_class)
         transform = pl_module.feature_transform() if hasattr(pl_module, "feature_transform") else None
@@ -70,13 +98,15 @@ class FeatureEmbeddingPlot(pl.Callback):
         xy = embed_2d(x, self.method, self.seed)
         fake_y = classes.repeat_interleave(self.per_class).tolist()
         path = Path(trainer.default_root_dir) / "plots" / f"features_{self.method}_{split.name}.png"
-        self._draw(xy, real_y, fake_y, split, path)
+        self._draw(xy, real_y, fake_y, split, path, f"epoch {epoch} ({why})")
+        path.with_suffix(".json").write_text(json.dumps({"epoch": epoch, "weights": why, "task": self.task,
+                                                         "classes": classes.tolist()}, indent=1))
         self.last_path = path
         for lg in trainer.loggers:
             if type(lg).__name__ == "WandbLogger":
                 lg.log_image(key=f"plots/features_{self.method}", images=[str(path)])
 
-    def _draw(self, xy, real_y, fake_y, split, path: Path) -> None:
+    def _draw(self, xy, real_y, fake_y, split, path: Path, subtitle: str = "") -> None:
         import matplotlib
 
         matplotlib.use("Agg")
@@ -93,7 +123,7 @@ class FeatureEmbeddingPlot(pl.Callback):
             name = split.class_names[c] if c < len(split.class_names) else str(c)
             ax.scatter(xy[r, 0], xy[r, 1], s=10, color=color, marker="o", alpha=0.6, label=f"{name} real")
             ax.scatter(xy[f, 0], xy[f, 1], s=14, color=color, marker="x", alpha=0.8)
-        ax.set_title(f"real (o) vs generated (x) unseen features, {self.method.upper()}")
+        ax.set_title(f"real (o) vs generated (x) unseen features, {self.method.upper()}\n{subtitle}", fontsize=9)
         ax.legend(fontsize=6, loc="best", ncol=2)
         fig.tight_layout()
         path.parent.mkdir(parents=True, exist_ok=True)

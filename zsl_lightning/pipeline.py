@@ -185,8 +185,12 @@ def resolved_config(cfg: DictConfig) -> dict:
 
 
 def fit_phase(cfg: DictConfig, dm, split: str, phase_dir: Path, max_epochs: int, loggers: _Loggers,
-              monitors: dict[str, str], eval_epochs: set[int] | None, select_on_test: bool = False):
-    """Train one phase on ``split`` and return the fitted module (its ``history`` holds the evaluations)."""
+              monitors: dict[str, str], eval_epochs: set[int] | None, select_on_test: bool = False,
+              selected_epochs: dict[str, int] | None = None):
+    """Train one phase on ``split`` and return the fitted module (its ``history`` holds the evaluations).
+
+    ``selected_epochs`` (task → epoch), when known before training, is handed to the module for callbacks
+    that show the selected model (e.g. the Fig. 4 feature plot)."""
     import pytorch_lightning as pl
     from hydra.utils import instantiate
 
@@ -196,6 +200,7 @@ def fit_phase(cfg: DictConfig, dm, split: str, phase_dir: Path, max_epochs: int,
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     module = build_method(cfg)
     module.eval_epochs = eval_epochs
+    module.selected_epochs = dict(selected_epochs or {})
     module.select_on_test = select_on_test
     module.train_prefix = "dev/train" if split == "dev" else "train"
     module.run_config = resolved_config(cfg)
@@ -295,10 +300,11 @@ def run(cfg: DictConfig) -> dict:
                 if _is_rank_zero():
                     atomic_write_json(out / "results.json", results)
                 return results
-            final = fit_phase(cfg, dm, "test", out, max(chosen.values()), loggers, monitors, set(chosen.values()))
+            final = fit_phase(cfg, dm, "test", out, max(chosen.values()), loggers, monitors, set(chosen.values()),
+                              selected_epochs=chosen)
         elif select == "last":
-            final = fit_phase(cfg, dm, "test", out, epochs, loggers, monitors, {epochs})
             chosen = {t: epochs for t in monitors}
+            final = fit_phase(cfg, dm, "test", out, epochs, loggers, monitors, {epochs}, selected_epochs=chosen)
         else:  # test_best: the papers' protocol, labelled everywhere
             final = fit_phase(cfg, dm, "test", out, epochs, loggers, monitors, None, select_on_test=True)
             chosen = best_epochs(final.history, monitors)
