@@ -1,5 +1,8 @@
 """VS-Boost's presets, Table 2-4 experiment configs, LisGAN preprocessing, and runs on xlsa17 files."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -7,6 +10,11 @@ from omegaconf import OmegaConf
 from tests.helpers import compose_cfg, shrink, write_xlsa17
 from zsl_lightning.data.split import fit_preprocessing
 from zsl_lightning.pipeline import run
+
+# Table 4's ablations as named variants (conf/variant/vs_boost_*.yaml) -> (use_sml, use_rml)
+TABLE4 = {"vs_boost_plain": (False, False), "vs_boost_sml": (True, False), "vs_boost_rml": (False, True),
+          "vs_boost_full": (True, True)}
+VARIANTS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "variant").glob("vs_boost_*.yaml"))
 
 # the paper's "N-K" episode sizes (Sec. 4: "8-64 for APY and AWA, 4-16 for CUB, 1-32 for FLO and 64-2 for SUN")
 EPISODES = {"apy": (8, 64), "awa2": (8, 64), "cub": (4, 16), "flo": (1, 32), "sun": (64, 2)}
@@ -36,7 +44,8 @@ def test_experiment_configs_sweep_the_papers_tables(tmp_path, table, runs):
     assert params["data"] == ["apy", "awa2", "cub", "flo", "sun"]
     assert int(np.prod([len(v) for v in params.values()])) == runs
     if table == "vs_boost_table4":
-        assert params["method.use_sml"] == ["false", "true"] and params["method.use_rml"] == ["false", "true"]
+        assert params["variant"] == ["vs_boost_plain", "vs_boost_sml", "vs_boost_rml", "vs_boost_full"]
+        assert sorted(params["variant"]) == VARIANTS  # every named variant is swept, and only those
 
 
 def test_lisgan_standardisation_matches_hand_computation():
@@ -50,22 +59,30 @@ def test_lisgan_standardisation_matches_hand_computation():
     assert prep(train).max() == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("sml,rml", [(False, False), (True, False), (False, True), (True, True)])
-def test_each_table4_variant_runs_from_its_config_on_xlsa17_files(tmp_path, sml, rml):
-    """Every ablation runs end to end on an xlsa17-layout directory and reports T1 and u/s/H; with CUB's
+def test_table4_variant_files_are_the_four_ablations():
+    assert VARIANTS == sorted(TABLE4)
+
+
+@pytest.mark.parametrize("variant", sorted(TABLE4))
+def test_each_table4_variant_runs_from_its_config_on_xlsa17_files(tmp_path, variant):
+    """Every named ablation composes inside the Table 4 experiment, sets its two flags, runs end to end on
+    an xlsa17-layout directory, reports T1 and u/s/H and records its label in results.json; with CUB's
     preset the class embeddings come from sent_splits.mat."""
+    sml, rml = TABLE4[variant]
     root = tmp_path / "xlsa17"
     write_xlsa17(root, "CUB", n_classes=12, n_unseen=3, n_val=2, per_class=12, dim=16, att_dim=6)
     from scipy.io import savemat
 
     sent = np.abs(np.random.default_rng(3).standard_normal((20, 12)))  # 20-d "sentence" embeddings, d x C
     savemat(root / "CUB" / "sent_splits.mat", {"att": sent / np.linalg.norm(sent, axis=0)})
-    cfg = compose_cfg(["experiment=vs_boost_table4", "data=cub", f"data.root={root}",
-                       f"method.use_sml={sml}", f"method.use_rml={rml}", "method.epochs=2",
-                       "method.sampler.n_way=3", "method.sampler.k_shot=4", "eval.every=1",
+    cfg = compose_cfg(["experiment=vs_boost_table4", "data=cub", f"data.root={root}", f"variant={variant}",
+                       "method.epochs=2", "method.sampler.n_way=3", "method.sampler.k_shot=4", "eval.every=1",
                        "eval.syn_num=10", "eval.classifier.epochs=2"], tmp_path / "out")
+    assert (cfg.method.use_sml, cfg.method.use_rml) == (sml, rml)
     res = run(shrink(cfg, 16))
     assert res["data"] == "CUB"
+    assert res["variant"] == variant
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["variant"] == variant
     assert set(res["headline"]) == {"zsl_t1", "gzsl_u", "gzsl_s", "gzsl_H"}
     assert all(np.isfinite(v) for v in res["headline"].values())
     saved = OmegaConf.load(tmp_path / "out" / "config_resolved.yaml")

@@ -1,13 +1,15 @@
 """The N-way K-shot episodic batch plan (VS-Boost Sec. 4), usable by any method."""
 
 import pytest
+import pytorch_lightning as pl
 import torch
 
-from tests.helpers import write_xlsa17
+from tests.helpers import compose_cfg, shrink, write_xlsa17
 from zsl_lightning.data.base import DeviceBatchLoader
 from zsl_lightning.data.samplers import EpisodicBatches
 from zsl_lightning.data.single_label import XLSA17DataModule
 from zsl_lightning.errors import ConfigError
+from zsl_lightning.pipeline import run
 
 
 def _labels():
@@ -89,3 +91,49 @@ def test_bad_episode_settings_raise_config_errors():
             EpisodicBatches(**kw)
     with pytest.raises(ConfigError, match="single-label"):
         EpisodicBatches(2, 2).sample(torch.ones(10, 3, dtype=torch.long), torch.Generator())
+
+
+class RecordBatches(pl.Callback):
+    """Keeps the labels of every training batch a method receives, with its split's class sets."""
+
+    seen: list[dict] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        split = pl_module.data
+        RecordBatches.seen.append({"split": split.name, "y": batch["y"].detach().cpu().clone(),
+                                   "seen": set(split.seen_classes.tolist()),
+                                   "unseen": set(split.unseen_classes.tolist()),
+                                   "n_train": int(split.num_train)})
+
+
+def test_another_method_trains_on_episodes_through_its_config(tmp_path, cache_dir):
+    """f-CLSWGAN with ``method.sampler`` swapped for the episodic plan: every generator iteration gets
+    n_critic N-way K-shot episodes, drawn from the seen classes of the phase's split only (on the dev split
+    the validation classes are unseen, so they never appear either)."""
+    n, k, n_critic = 4, 3, 2
+    RecordBatches.seen = []
+    cfg = shrink(compose_cfg(["method=clswgan", "data=synthetic",
+                              "method.sampler._target_=zsl_lightning.data.samplers.EpisodicBatches",
+                              "~method.sampler.batch_size", f"+method.sampler.n_way={n}",
+                              f"+method.sampler.k_shot={k}", f"method.n_critic={n_critic}", "method.epochs=1",
+                              "method.pretrain.epochs=1", "eval.syn_num=5", "eval.classifier.epochs=1",
+                              "+callbacks.record._target_=tests.test_vs_boost_sampler.RecordBatches"],
+                             tmp_path, cache_dir), 16)
+    assert cfg.method.sampler.batches_per_step == n_critic  # still ${method.n_critic}
+    res = run(cfg)
+    assert set(res["headline"]) == {"zsl_t1", "gzsl_u", "gzsl_s", "gzsl_H"}
+    batches = RecordBatches.seen
+    assert {b["split"] for b in batches} == {"dev", "test"}  # eval.select=val: both phases trained on episodes
+    for phase in ("dev", "test"):
+        got = [b for b in batches if b["split"] == phase]
+        assert len(got) == -(-got[0]["n_train"] // (n * k))  # one epoch = ceil(N / (N_way · K)) iterations
+        for b in got:
+            assert b["y"].shape == (n_critic, n * k)
+            for episode in b["y"]:
+                cls = episode.view(n, k)  # K consecutive rows per class
+                assert (cls == cls[:, :1]).all()
+                assert len(set(cls[:, 0].tolist())) == n
+                assert set(cls[:, 0].tolist()) <= b["seen"]
+                assert not set(cls[:, 0].tolist()) & b["unseen"]
+    # the episodes cover many seen classes, not a fixed few
+    assert len({c for b in batches if b["split"] == "test" for c in b["y"].flatten().tolist()}) > 4 * n
