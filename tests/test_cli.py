@@ -91,6 +91,14 @@ def test_bad_config_values_get_a_clear_error(tmp_path, cache_dir, bad, pattern):
     assert r.returncode == 2 and pattern in out and "Traceback" not in out
 
 
+def test_missing_mandatory_value_names_the_key_without_a_traceback(tmp_path, cache_dir):
+    r = train(["data=xlsa17"], tmp_path, cache_dir)  # data.name is ??? in conf/data/xlsa17.yaml
+    out = r.stdout + r.stderr
+    assert r.returncode == 2 and "Traceback" not in out
+    assert "Missing mandatory config value: data.name" in out
+    assert "data.name=<folder>" in out and "data.root=" in out
+
+
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes(tmp_path, cache_dir):
     run_dir = tmp_path / "ddp"

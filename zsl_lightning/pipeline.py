@@ -89,6 +89,47 @@ def instantiate_user_node(node, **kwargs):
         raise cause from None
 
 
+#: what to tell the user about a mandatory (``???``) config value they did not set
+MISSING_HINTS = {
+    "data.name": "data=xlsa17 reads <data.root>/<data.name>/{res101.mat, att_splits.mat}: pass "
+                 "data.name=<folder> (e.g. AWA2) and data.root=/path/to/xlsa17 when the folders are not under "
+                 "${paths.data_dir}/xlsa17 — or pick a named benchmark (data=cub, data=awa2, ...).",
+}
+
+
+def missing_value_error(keys) -> ConfigError:
+    """A :class:`ConfigError` naming each mandatory (``???``) config value that was not set."""
+    keys = sorted(keys)
+    lines = [f"Missing mandatory config value{'s' if len(keys) > 1 else ''}: {', '.join(keys)}."]
+    lines += [f"  {k}: {MISSING_HINTS.get(k, f'set it on the command line ({k}=...) or in a config file.')}"
+              for k in keys]
+    return ConfigError("\n".join(lines))
+
+
+def check_mandatory_values(cfg: DictConfig) -> None:
+    """Every ``???`` of the composed config must be set before anything is built (``data_info`` is
+    filled in from the data files, Hydra's own node is not ours)."""
+    missing = [k for k in _literal_missing_keys(cfg) if k != "data_info" and not k.startswith("hydra.")]
+    if missing:
+        raise missing_value_error(missing)
+
+
+def _literal_missing_keys(node, prefix: str = ""):
+    """Keys whose value is ``???`` itself (``OmegaConf.missing_keys`` would also resolve interpolations,
+    and ``${data_info.*}`` cannot be resolved yet)."""
+    from omegaconf import DictConfig
+
+    keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
+    for key in keys:
+        full = f"{prefix}{key}" if isinstance(node, DictConfig) else f"{prefix[:-1]}[{key}]"
+        if OmegaConf.is_missing(node, key):
+            yield full
+            continue
+        child = node._get_node(key)
+        if OmegaConf.is_config(child) and not OmegaConf.is_interpolation(node, key) and not child._is_none():
+            yield from _literal_missing_keys(child, full + ".")
+
+
 def build_datamodule(cfg: DictConfig):
     dm = instantiate_user_node(cfg.data, _convert_="all")
     dm.load()
@@ -248,6 +289,7 @@ def run(cfg: DictConfig) -> dict:
     if dev_only and select != "val":
         raise ConfigError("eval.dev_only=true needs eval.select=val (a sweep may only look at validation data).")
 
+    check_mandatory_values(cfg)
     dm = build_datamodule(cfg)
     with open_dict(cfg):
         cfg.data_info = dm.info
@@ -357,9 +399,14 @@ def objective(cfg: DictConfig, results: dict) -> float | None:
 
 def main_entry(cfg: DictConfig) -> float | None:
     """Entry point used by ``train.py``: user errors become one message and exit code 2, no traceback."""
+    from omegaconf.errors import MissingMandatoryValue
+
     try:
-        results = run(cfg)
-        return objective(cfg, results)
+        try:
+            results = run(cfg)
+            return objective(cfg, results)
+        except MissingMandatoryValue as e:  # a ??? reached through an interpolation: still the user's config
+            raise missing_value_error([e.full_key or str(e)]) from None
     except ZSLError as e:
         _print_error(e)
         sys.exit(e.exit_code)
