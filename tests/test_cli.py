@@ -50,6 +50,8 @@ def test_default_command_prints_zsl_and_gzsl_numbers_and_writes_the_run_dir(tmp_
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert (run_dir / "checkpoints" / "best_gzsl.ckpt").is_file()
     assert (run_dir / "dev" / "selection.json").is_file()
+    for task, epoch in res["selection"]["epochs"].items():  # best_<task>.ckpt: the validation-selected epoch
+        assert res["checkpoints"][f"best_{task}"]["epoch"] == epoch
     assert (run_dir / "csv" / "test" / "metrics.csv").is_file()
 
 

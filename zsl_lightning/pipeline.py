@@ -226,8 +226,13 @@ def resolved_config(cfg: DictConfig) -> dict:
 
 
 def fit_phase(cfg: DictConfig, dm, split: str, phase_dir: Path, max_epochs: int, loggers: _Loggers,
-              monitors: dict[str, str], eval_epochs: set[int] | None, select_on_test: bool = False):
-    """Train one phase on ``split`` and return the fitted module (its ``history`` holds the evaluations)."""
+              monitors: dict[str, str], eval_epochs: set[int] | None, select_on_test: bool = False,
+              best_at: dict[str, int] | None = None):
+    """Train one phase on ``split`` and return the fitted module (its ``history`` holds the evaluations).
+
+    ``best_at``: task -> epoch whose model ``checkpoints/best_<task>.ckpt`` holds (the epochs selected on
+    validation, or the last one); ``None``: the best evaluation of the phase (see :class:`ZSLCheckpoint`).
+    """
     import pytorch_lightning as pl
     from hydra.utils import instantiate
 
@@ -242,7 +247,7 @@ def fit_phase(cfg: DictConfig, dm, split: str, phase_dir: Path, max_epochs: int,
     module.run_config = resolved_config(cfg)
     dm.use(split, getattr(module, "batch_plan", None) or RandomBatches(64))
 
-    ckpt = ZSLCheckpoint(phase_dir / "checkpoints", monitors)
+    ckpt = ZSLCheckpoint(phase_dir / "checkpoints", monitors, epochs=best_at)
     callbacks = [ckpt]
     for _, cb in (cfg.get("callbacks") or {}).items():
         if cb is not None and "_target_" in cb:
@@ -337,10 +342,11 @@ def run(cfg: DictConfig) -> dict:
                 if _is_rank_zero():
                     atomic_write_json(out / "results.json", results)
                 return results
-            final = fit_phase(cfg, dm, "test", out, max(chosen.values()), loggers, monitors, set(chosen.values()))
+            final = fit_phase(cfg, dm, "test", out, max(chosen.values()), loggers, monitors, set(chosen.values()),
+                              best_at=chosen)
         elif select == "last":
-            final = fit_phase(cfg, dm, "test", out, epochs, loggers, monitors, {epochs})
             chosen = {t: epochs for t in monitors}
+            final = fit_phase(cfg, dm, "test", out, epochs, loggers, monitors, {epochs}, best_at=chosen)
         else:  # test_best: the papers' protocol, labelled everywhere
             final = fit_phase(cfg, dm, "test", out, epochs, loggers, monitors, None, select_on_test=True)
             chosen = best_epochs(final.history, monitors)
@@ -352,14 +358,38 @@ def run(cfg: DictConfig) -> dict:
                            "a different run (delete its checkpoints/ or set resume=false).")
         results["headline"] = {k: v for t, e in chosen.items() for k, v in task_metrics(by_epoch[e], t).items()}
         results.setdefault("history", {})["test"] = final.history
-        results["checkpoints"] = {"last": "checkpoints/last.ckpt",
-                                  **{f"best_{t}": f"checkpoints/best_{t}.ckpt" for t in monitors}}
+        results["checkpoints"] = checkpoint_record(out, chosen, select)
         if _is_rank_zero():  # under DDP every rank evaluates identically; one writes and prints
             atomic_write_json(out / "results.json", results)
             print_results(results)
         return results
     finally:
         loggers.finish(results if "headline" in results else None)
+
+
+CHECKPOINT_SELECTED_ON = {
+    "val": "validation (the epoch selected in the dev phase)",
+    "last": "last epoch (no selection)",
+    "test_best": "TEST-SET SELECTION (best test evaluation; the papers' protocol, optimistic)",
+}
+
+
+def checkpoint_record(out: Path, chosen: dict[str, int], select: str) -> dict[str, dict]:
+    """``results.json["checkpoints"]``: each checkpoint's path, the epoch it holds (read from the file)
+    and, for ``best_<task>``, how that epoch was chosen."""
+    import torch
+
+    rec = {}
+    for name in ["last", *(f"best_{t}" for t in chosen)]:
+        path = out / "checkpoints" / f"{name}.ckpt"
+        epoch = None
+        if path.is_file():
+            # Lightning stores the 0-based epoch that had just ended; the history counts from 1
+            epoch = int(torch.load(path, map_location="cpu", weights_only=False, mmap=True)["epoch"]) + 1
+        rec[name] = {"path": str(path.relative_to(out)), "epoch": epoch}
+        if name != "last":
+            rec[name]["selected_on"] = CHECKPOINT_SELECTED_ON[select]
+    return rec
 
 
 def _is_rank_zero() -> bool:
