@@ -1,5 +1,5 @@
 """An interrupted + resumed run ends with exactly the numbers of an uninterrupted one; checkpoints hold
-the epochs they claim."""
+the epochs they claim; a rerun with another config never resumes this one's files."""
 
 import json
 from types import SimpleNamespace
@@ -9,6 +9,7 @@ import torch
 
 from tests.helpers import compose_cfg, shrink
 from zsl_lightning.callbacks import ZSLCheckpoint
+from zsl_lightning.errors import ConfigError
 from zsl_lightning.pipeline import run
 from zsl_lightning.utils.io import atomic_torch_save
 
@@ -117,3 +118,22 @@ def test_results_record_the_epoch_each_checkpoint_holds(tmp_path, cache_dir):
         assert rec["epoch"] == epoch and "validation" in rec["selected_on"]
         assert torch.load(tmp_path / "run" / rec["path"], weights_only=False)["epoch"] + 1 == epoch
     assert res["checkpoints"]["last"]["epoch"] == max(res["selection"]["epochs"].values())
+
+
+def test_rerun_with_other_overrides_refuses_the_finished_dev_phase(tmp_path, cache_dir):
+    out = tmp_path / "run"
+    run(_cfg(tmp_path, cache_dir, out, ["eval.select=val", "eval.dev_only=true"]))
+    with pytest.raises(ConfigError, match=r"different config \(differs in: method.cls_weight\).*hydra.run.dir"):
+        run(_cfg(tmp_path, cache_dir, out, ["eval.select=val", "method.cls_weight=0.5"]))
+    # the same config reuses it (eval.dev_only is not part of the fingerprint), and resume=false recomputes
+    assert run(_cfg(tmp_path, cache_dir, out, ["eval.select=val"]))["headline"]
+    assert run(_cfg(tmp_path, cache_dir, out, ["eval.select=val", "method.cls_weight=0.5", "resume=false"]))
+
+
+def test_rerun_with_other_overrides_refuses_to_resume_the_test_phase(tmp_path, cache_dir):
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(_cfg(tmp_path, cache_dir, out, ["eval.select=last", f"+callbacks.crash._target_={CRASH}",
+                                             "+callbacks.crash.epoch=2"]))
+    with pytest.raises(ConfigError, match="last.ckpt holds a test phase of a different config"):
+        run(_cfg(tmp_path, cache_dir, out, ["eval.select=last", "seed=1"]))

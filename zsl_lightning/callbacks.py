@@ -27,6 +27,8 @@ from pytorch_lightning.callbacks import Checkpoint
 from zsl_lightning.eval.selection import best_epochs
 from zsl_lightning.utils.io import atomic_torch_save
 
+CONFIG_HASH_KEY = "zsl_config_hash"
+
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """``torch.save`` to a temporary file in the target directory, fsync, then ``os.replace``."""
@@ -55,17 +57,25 @@ class ZSLCheckpoint(Checkpoint):
         epochs: task -> the (1-based) epoch whose model ``best_<task>.ckpt`` must hold, when it is fixed
             in advance (``eval.select=val`` test phase, ``eval.select=last``). ``None``: track the maximum
             of ``monitors[task]`` over the evaluations.
+        config_hash: stored in every checkpoint under ``CONFIG_HASH_KEY`` (see
+            :func:`zsl_lightning.pipeline.config_fingerprint`).
 
     It is a :class:`~pytorch_lightning.callbacks.Checkpoint`, so Lightning runs it after the module's
     ``on_train_epoch_end`` (where evaluation happens) and does not add its own ModelCheckpoint.
     """
 
     def __init__(self, dirpath: str | Path, monitors: dict[str, str] | None = None,
-                 epochs: dict[str, int] | None = None):
+                 epochs: dict[str, int] | None = None, config_hash: str | None = None):
         super().__init__()
         self.dirpath = Path(dirpath)
         self.monitors = dict(monitors or {})
         self.epochs = None if epochs is None else {str(t): int(e) for t, e in epochs.items()}
+        self.config_hash = config_hash
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
+        # lets a rerun in the same run directory refuse to resume a checkpoint of another config
+        if self.config_hash is not None:
+            checkpoint[CONFIG_HASH_KEY] = self.config_hash
 
     @property
     def last_path(self) -> Path:

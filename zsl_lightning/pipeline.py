@@ -10,11 +10,13 @@ See :mod:`zsl_lightning.eval.selection` for the three selection modes. Every run
 
 A run that dies keeps what it finished: files are written atomically, and rerunning with the same
 ``hydra.run.dir`` resumes (``resume=auto``): a finished dev phase is not repeated, and the test phase
-continues from its ``last.ckpt``.
+continues from its ``last.ckpt``. Both carry a fingerprint of the config (:func:`config_fingerprint`):
+a rerun with different overrides in the same directory is refused instead of silently reusing them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -225,9 +227,71 @@ def resolved_config(cfg: DictConfig) -> dict:
     return out
 
 
+#: config keys that do not change what a run computes: where files go, what is printed or logged, and
+#: what only ends a run early (eval.dev_only). Everything else is part of the fingerprint.
+FINGERPRINT_EXCLUDE = ("hydra", "paths", "resume", "ckpt_path", "print_config", "logger", "callbacks", "tags",
+                       "task_name", "optimized_metric", "data_info", "data.root", "data.cache_dir", "eval.dev_only",
+                       "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.log_every_n_steps")
+
+
+def fingerprinted_config(cfg: DictConfig) -> dict:
+    """The resolved config without :data:`FINGERPRINT_EXCLUDE`."""
+    conf = resolved_config(cfg)
+    for key in FINGERPRINT_EXCLUDE:
+        *parents, leaf = key.split(".")
+        node = conf
+        for k in parents:
+            node = node.get(k) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return conf
+
+
+def config_fingerprint(cfg: DictConfig) -> str:
+    """A short hash of :func:`fingerprinted_config`: equal for two runs that compute the same thing."""
+    blob = json.dumps(fingerprinted_config(cfg), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _different_config(what: Path, phase: str, detail: str = "") -> ConfigError:
+    return ConfigError(f"{what} holds a {phase} phase of a different config{detail}. Rerunning in the same "
+                       "run directory only resumes the same config: use a new hydra.run.dir, or resume=false "
+                       "to recompute (and overwrite) this one.")
+
+
+def _differing_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k in sorted(set(old) | set(new), key=str):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differing_keys(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}")
+    return out
+
+
+def check_resumable_checkpoint(path: Path, fingerprint: str, phase: str) -> None:
+    """Refuse to resume ``path`` when it was written under another config (see :func:`config_fingerprint`)."""
+    import torch
+
+    from zsl_lightning.callbacks import CONFIG_HASH_KEY
+
+    # mmap: only the pickled metadata is read, not the tensors
+    stored = torch.load(path, map_location="cpu", weights_only=False, mmap=True).get(CONFIG_HASH_KEY)
+    if stored is None:
+        print(f"[zsl-lightning] {path} has no config fingerprint (an older run); resuming it unchecked",
+              file=sys.stderr)
+    elif stored != fingerprint:
+        raise _different_config(path, phase, f" (fingerprint {stored}, this run {fingerprint})")
+
+
+def _is_false(value) -> bool:
+    return str(value) in ("False", "false", "0")
+
+
 def fit_phase(cfg: DictConfig, dm, split: str, phase_dir: Path, max_epochs: int, loggers: _Loggers,
               monitors: dict[str, str], eval_epochs: set[int] | None, select_on_test: bool = False,
-              best_at: dict[str, int] | None = None):
+              best_at: dict[str, int] | None = None, fingerprint: str | None = None):
     """Train one phase on ``split`` and return the fitted module (its ``history`` holds the evaluations).
 
     ``best_at``: task -> epoch whose model ``checkpoints/best_<task>.ckpt`` holds (the epochs selected on
@@ -247,7 +311,7 @@ def fit_phase(cfg: DictConfig, dm, split: str, phase_dir: Path, max_epochs: int,
     module.run_config = resolved_config(cfg)
     dm.use(split, getattr(module, "batch_plan", None) or RandomBatches(64))
 
-    ckpt = ZSLCheckpoint(phase_dir / "checkpoints", monitors, epochs=best_at)
+    ckpt = ZSLCheckpoint(phase_dir / "checkpoints", monitors, epochs=best_at, config_hash=fingerprint)
     callbacks = [ckpt]
     for _, cb in (cfg.get("callbacks") or {}).items():
         if cb is not None and "_target_" in cb:
@@ -265,7 +329,9 @@ def fit_phase(cfg: DictConfig, dm, split: str, phase_dir: Path, max_epochs: int,
         ckpt_path = str(cfg.ckpt_path)
         if not Path(ckpt_path).is_file():
             raise ConfigError(f"ckpt_path '{ckpt_path}' does not exist.")
-    elif str(cfg.get("resume", "auto")) not in ("False", "false", "0") and ckpt.last_path.is_file():
+    elif not _is_false(cfg.get("resume", "auto")) and ckpt.last_path.is_file():
+        if fingerprint is not None:
+            check_resumable_checkpoint(ckpt.last_path, fingerprint, split)
         ckpt_path = str(ckpt.last_path)
         print(f"[zsl-lightning] resuming the {split} phase from {ckpt_path}", file=sys.stderr)
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
@@ -298,6 +364,7 @@ def run(cfg: DictConfig) -> dict:
     dm = build_datamodule(cfg)
     with open_dict(cfg):
         cfg.data_info = dm.info
+    fingerprint = config_fingerprint(cfg)
     atomic_write_text(out / "config_resolved.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved_config(cfg))))
     if cfg.get("print_config", True):
         from zsl_lightning.utils.rich_utils import print_config_tree
@@ -320,15 +387,17 @@ def run(cfg: DictConfig) -> dict:
         if select == "val":
             dev_dir = out / "dev"
             sel_file = dev_dir / "selection.json"
-            if sel_file.is_file() and str(cfg.get("resume", "auto")) not in ("False", "false", "0"):
+            if sel_file.is_file() and not _is_false(cfg.get("resume", "auto")):
                 dev_state = json.loads(sel_file.read_text())
+                _check_selection_config(sel_file, dev_state, fingerprint, fingerprinted_config(cfg))
                 print(f"[zsl-lightning] dev phase already finished ({sel_file}); not repeating it", file=sys.stderr)
             else:
-                dev = fit_phase(cfg, dm, "dev", dev_dir, epochs, loggers, monitors, None)
+                dev = fit_phase(cfg, dm, "dev", dev_dir, epochs, loggers, monitors, None, fingerprint=fingerprint)
                 chosen = best_epochs(dev.history, monitors)
                 if set(chosen) != set(monitors):
                     raise ZSLError(f"validation never produced {sorted(monitors.values())}; nothing to select.")
-                dev_state = {"epochs": chosen, "history": dev.history}
+                dev_state = {"epochs": chosen, "history": dev.history, "config_hash": fingerprint,
+                             "config": fingerprinted_config(cfg)}
                 if _is_rank_zero():
                     atomic_write_json(sel_file, dev_state)
             chosen = {k: int(v) for k, v in dev_state["epochs"].items()}
@@ -343,12 +412,14 @@ def run(cfg: DictConfig) -> dict:
                     atomic_write_json(out / "results.json", results)
                 return results
             final = fit_phase(cfg, dm, "test", out, max(chosen.values()), loggers, monitors, set(chosen.values()),
-                              best_at=chosen)
+                              best_at=chosen, fingerprint=fingerprint)
         elif select == "last":
             chosen = {t: epochs for t in monitors}
-            final = fit_phase(cfg, dm, "test", out, epochs, loggers, monitors, {epochs}, best_at=chosen)
+            final = fit_phase(cfg, dm, "test", out, epochs, loggers, monitors, {epochs}, best_at=chosen,
+                              fingerprint=fingerprint)
         else:  # test_best: the papers' protocol, labelled everywhere
-            final = fit_phase(cfg, dm, "test", out, epochs, loggers, monitors, None, select_on_test=True)
+            final = fit_phase(cfg, dm, "test", out, epochs, loggers, monitors, None, select_on_test=True,
+                              fingerprint=fingerprint)
             chosen = best_epochs(final.history, monitors)
         results["selection"]["epochs"] = chosen
         by_epoch = {h["epoch"]: h for h in final.history}
@@ -390,6 +461,17 @@ def checkpoint_record(out: Path, chosen: dict[str, int], select: str) -> dict[st
         if name != "last":
             rec[name]["selected_on"] = CHECKPOINT_SELECTED_ON[select]
     return rec
+
+
+def _check_selection_config(sel_file: Path, dev_state: dict, fingerprint: str, conf: dict) -> None:
+    stored = dev_state.get("config_hash")
+    if stored is None:
+        print(f"[zsl-lightning] {sel_file} has no config fingerprint (an older run); reusing it unchecked",
+              file=sys.stderr)
+    elif stored != fingerprint:
+        keys = _differing_keys(dev_state.get("config") or {}, conf)
+        detail = f" (differs in: {', '.join(keys[:8])}{' ...' if len(keys) > 8 else ''})" if keys else ""
+        raise _different_config(sel_file.parent, "dev", detail)
 
 
 def _is_rank_zero() -> bool:
