@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zsl_lightning.errors import ConfigError
 from zsl_lightning.eval.classifier import fit_softmax_classifier
 from zsl_lightning.losses import gradient_penalty, wgan_critic_loss, wgan_generator_loss
 from zsl_lightning.methods.base import GenerativeZSLMethod, freeze
@@ -48,7 +49,10 @@ class CLSWGAN(GenerativeZSLMethod):
         self.discriminator = discriminator
         self.noise_dim = int(noise_dim)
         self.n_critic, self.lambda_gp, self.cls_weight = int(n_critic), float(lambda_gp), float(cls_weight)
-        self.pretrain_cfg = {"epochs": 50, "lr": 1e-3, "beta1": 0.5, "batch_size": 100, **dict(pretrain or {})}
+        self.pretrain_cfg = {"epochs": 50, "lr": 1e-3, "beta1": 0.5, "batch_size": 100, "init": "normal",
+                             "init_std": 0.02, **dict(pretrain or {})}
+        if self.pretrain_cfg["init"] not in ("normal", "default"):
+            raise ConfigError(f"method.pretrain.init must be normal | default, got '{self.pretrain_cfg['init']}'.")
         # The frozen seen-class classifier of Eq. 3. It has one row per class of the dataset; only the
         # rows of the current split's seen classes are trained and used (so its shape does not depend
         # on the split, and checkpoints of the dev and test phases load alike).
@@ -67,7 +71,8 @@ class CLSWGAN(GenerativeZSLMethod):
         c = self.pretrain_cfg
         lin = fit_softmax_classifier(split.train_x, lookup[split.train_y], len(seen), epochs=c["epochs"], lr=c["lr"],
                                      betas=(c["beta1"], 0.999), batch_size=c["batch_size"],
-                                     generator=torch.Generator().manual_seed(self.seed))
+                                     generator=torch.Generator().manual_seed(self.seed),
+                                     init=c["init"], init_std=c["init_std"])
         with torch.no_grad():
             self.seen_classifier.weight.zero_()
             self.seen_classifier.bias.fill_(-1e4)  # rows of non-seen classes never win (they are not used)
