@@ -127,7 +127,8 @@ def test_rerun_with_other_overrides_refuses_the_finished_dev_phase(tmp_path, cac
         run(_cfg(tmp_path, cache_dir, out, ["eval.select=val", "method.cls_weight=0.5"]))
     # the same config reuses it (eval.dev_only is not part of the fingerprint), and resume=false recomputes
     assert run(_cfg(tmp_path, cache_dir, out, ["eval.select=val"]))["headline"]
-    assert run(_cfg(tmp_path, cache_dir, out, ["eval.select=val", "method.cls_weight=0.5", "resume=false"]))
+    assert run(_cfg(tmp_path, cache_dir, out, ["eval.select=val", "method.cls_weight=0.5", "resume=false",
+                                               "eval.dev_only=true"]))["validation"]
 
 
 def test_rerun_with_other_overrides_refuses_to_resume_the_test_phase(tmp_path, cache_dir):
