@@ -50,6 +50,8 @@ def test_default_command_prints_zsl_and_gzsl_numbers_and_writes_the_run_dir(tmp_
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert (run_dir / "checkpoints" / "best_gzsl.ckpt").is_file()
     assert (run_dir / "dev" / "selection.json").is_file()
+    for task, epoch in res["selection"]["epochs"].items():  # best_<task>.ckpt: the validation-selected epoch
+        assert res["checkpoints"][f"best_{task}"]["epoch"] == epoch
     assert (run_dir / "csv" / "test" / "metrics.csv").is_file()
 
 
@@ -89,6 +91,14 @@ def test_bad_config_values_get_a_clear_error(tmp_path, cache_dir, bad, pattern):
     r = train([*FAST, "eval.dev_only=true", bad], tmp_path, cache_dir)
     out = r.stdout + r.stderr
     assert r.returncode == 2 and pattern in out and "Traceback" not in out
+
+
+def test_missing_mandatory_value_names_the_key_without_a_traceback(tmp_path, cache_dir):
+    r = train(["data=xlsa17"], tmp_path, cache_dir)  # data.name is ??? in conf/data/xlsa17.yaml
+    out = r.stdout + r.stderr
+    assert r.returncode == 2 and "Traceback" not in out
+    assert "Missing mandatory config value: data.name" in out
+    assert "data.name=<folder>" in out and "data.root=" in out
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """The evaluation stage: synthesis layout, final classifier, calibrated stacking, selection labels."""
 
+import pytest
 import torch
 
 from tests.helpers import compose_cfg, shrink
@@ -76,3 +77,34 @@ def test_test_best_is_labelled_as_test_selection(tmp_path, cache_dir):
     res = run(cfg)
     assert "TEST-SET SELECTION" in res["selection"]["description"]
     assert "validation" not in res
+
+
+def test_test_best_selects_the_final_classifier_epoch_on_test_for_a_generative_method(tmp_path, cache_dir,
+                                                                                      monkeypatch):
+    import zsl_lightning.methods.base as base
+
+    real, scores = base.fit_softmax_classifier, []
+
+    def spy(*args, select_fn=None, **kwargs):  # records what the selector saw after each classifier epoch
+        seen = []
+        scores.append(seen)
+
+        def recording(linear):
+            seen.append(select_fn(linear))
+            return seen[-1]
+
+        return real(*args, select_fn=recording if select_fn else None, **kwargs)
+
+    monkeypatch.setattr(base, "fit_softmax_classifier", spy)
+    cfg = shrink(compose_cfg(["method=clswgan", "method.epochs=2", "eval.every=1", "eval.syn_num=10",
+                              "eval.classifier.epochs=3", "eval.select=test_best"], tmp_path, cache_dir))
+    res = run(cfg)
+    assert "TEST-SET SELECTION" in res["selection"]["description"]
+    assert "TEST-SET SELECTION" in res["checkpoints"]["best_zsl"]["selected_on"]
+    history = res["history"]["test"]
+    # every evaluation fits a ZSL then a GZSL classifier, each scored on the test set after each epoch ...
+    assert len(history) == 2 and len(scores) == 4 and all(len(s) == 3 for s in scores)
+    # ... and reports its best classifier epoch
+    for i, h in enumerate(history):
+        assert h["zsl_t1"] == pytest.approx(max(scores[2 * i]))
+        assert h["gzsl_H"] == pytest.approx(max(scores[2 * i + 1]))

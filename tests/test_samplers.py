@@ -1,8 +1,10 @@
 """Batch plans: shapes, no repeated image inside a batch, determinism."""
 
+import pytest
 import torch
 
 from zsl_lightning.data.samplers import RandomBatches
+from zsl_lightning.errors import ConfigError
 
 
 def test_random_batches_shape_and_uniqueness():
@@ -28,3 +30,8 @@ def test_random_batches_are_deterministic_per_generator_seed():
     b = plan.sample(labels, torch.Generator().manual_seed(3))
     c = plan.sample(labels, torch.Generator().manual_seed(4))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_a_batch_larger_than_the_training_set_names_the_config_key():
+    with pytest.raises(ConfigError, match=r"method\.sampler\.batch_size=64 is larger than the training set \(35 images\)"):
+        RandomBatches(batch_size=64).sample(torch.zeros(35, dtype=torch.long), torch.Generator().manual_seed(0))

@@ -10,11 +10,13 @@ See :mod:`zsl_lightning.eval.selection` for the three selection modes. Every run
 
 A run that dies keeps what it finished: files are written atomically, and rerunning with the same
 ``hydra.run.dir`` resumes (``resume=auto``): a finished dev phase is not repeated, and the test phase
-continues from its ``last.ckpt``.
+continues from its ``last.ckpt``. Both carry a fingerprint of the config (:func:`config_fingerprint`):
+a rerun with different overrides in the same directory is refused instead of silently reusing them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -87,6 +89,47 @@ def instantiate_user_node(node, **kwargs):
         if cause is None:
             raise
         raise cause from None
+
+
+#: what to tell the user about a mandatory (``???``) config value they did not set
+MISSING_HINTS = {
+    "data.name": "data=xlsa17 reads <data.root>/<data.name>/{res101.mat, att_splits.mat}: pass "
+                 "data.name=<folder> (e.g. AWA2) and data.root=/path/to/xlsa17 when the folders are not under "
+                 "${paths.data_dir}/xlsa17 — or pick a named benchmark (data=cub, data=awa2, ...).",
+}
+
+
+def missing_value_error(keys) -> ConfigError:
+    """A :class:`ConfigError` naming each mandatory (``???``) config value that was not set."""
+    keys = sorted(keys)
+    lines = [f"Missing mandatory config value{'s' if len(keys) > 1 else ''}: {', '.join(keys)}."]
+    lines += [f"  {k}: {MISSING_HINTS.get(k, f'set it on the command line ({k}=...) or in a config file.')}"
+              for k in keys]
+    return ConfigError("\n".join(lines))
+
+
+def check_mandatory_values(cfg: DictConfig) -> None:
+    """Every ``???`` of the composed config must be set before anything is built (``data_info`` is
+    filled in from the data files, Hydra's own node is not ours)."""
+    missing = [k for k in _literal_missing_keys(cfg) if k != "data_info" and not k.startswith("hydra.")]
+    if missing:
+        raise missing_value_error(missing)
+
+
+def _literal_missing_keys(node, prefix: str = ""):
+    """Keys whose value is ``???`` itself (``OmegaConf.missing_keys`` would also resolve interpolations,
+    and ``${data_info.*}`` cannot be resolved yet)."""
+    from omegaconf import DictConfig
+
+    keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
+    for key in keys:
+        full = f"{prefix}{key}" if isinstance(node, DictConfig) else f"{prefix[:-1]}[{key}]"
+        if OmegaConf.is_missing(node, key):
+            yield full
+            continue
+        child = node._get_node(key)
+        if OmegaConf.is_config(child) and not OmegaConf.is_interpolation(node, key) and not child._is_none():
+            yield from _literal_missing_keys(child, full + ".")
 
 
 def build_datamodule(cfg: DictConfig):
@@ -184,13 +227,78 @@ def resolved_config(cfg: DictConfig) -> dict:
     return out
 
 
+#: config keys that do not change what a run computes: where files go, what is printed or logged, and
+#: what only ends a run early (eval.dev_only). Everything else is part of the fingerprint.
+FINGERPRINT_EXCLUDE = ("hydra", "paths", "resume", "ckpt_path", "print_config", "logger", "callbacks", "tags",
+                       "task_name", "optimized_metric", "data_info", "data.root", "data.cache_dir", "eval.dev_only",
+                       "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.log_every_n_steps")
+
+
+def fingerprinted_config(cfg: DictConfig) -> dict:
+    """The resolved config without :data:`FINGERPRINT_EXCLUDE`."""
+    conf = resolved_config(cfg)
+    for key in FINGERPRINT_EXCLUDE:
+        *parents, leaf = key.split(".")
+        node = conf
+        for k in parents:
+            node = node.get(k) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return conf
+
+
+def config_fingerprint(cfg: DictConfig) -> str:
+    """A short hash of :func:`fingerprinted_config`: equal for two runs that compute the same thing."""
+    blob = json.dumps(fingerprinted_config(cfg), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _different_config(what: Path, phase: str, detail: str = "") -> ConfigError:
+    return ConfigError(f"{what} holds a {phase} phase of a different config{detail}. Rerunning in the same "
+                       "run directory only resumes the same config: use a new hydra.run.dir, or resume=false "
+                       "to recompute (and overwrite) this one.")
+
+
+def _differing_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k in sorted(set(old) | set(new), key=str):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differing_keys(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}")
+    return out
+
+
+def check_resumable_checkpoint(path: Path, fingerprint: str, phase: str) -> None:
+    """Refuse to resume ``path`` when it was written under another config (see :func:`config_fingerprint`)."""
+    import torch
+
+    from zsl_lightning.callbacks import CONFIG_HASH_KEY
+
+    # mmap: only the pickled metadata is read, not the tensors
+    stored = torch.load(path, map_location="cpu", weights_only=False, mmap=True).get(CONFIG_HASH_KEY)
+    if stored is None:
+        print(f"[zsl-lightning] {path} has no config fingerprint (an older run); resuming it unchecked",
+              file=sys.stderr)
+    elif stored != fingerprint:
+        raise _different_config(path, phase, f" (fingerprint {stored}, this run {fingerprint})")
+
+
+def _is_false(value) -> bool:
+    return str(value) in ("False", "false", "0")
+
+
 def fit_phase(cfg: DictConfig, dm, split: str, phase_dir: Path, max_epochs: int, loggers: _Loggers,
               monitors: dict[str, str], eval_epochs: set[int] | None, select_on_test: bool = False,
-              selected_epochs: dict[str, int] | None = None):
+              best_at: dict[str, int] | None = None, fingerprint: str | None = None):
     """Train one phase on ``split`` and return the fitted module (its ``history`` holds the evaluations).
 
-    ``selected_epochs`` (task → epoch), when known before training, is handed to the module for callbacks
-    that show the selected model (e.g. the Fig. 4 feature plot)."""
+    ``best_at``: task -> epoch whose model ``checkpoints/best_<task>.ckpt`` holds (the epochs selected on
+    validation, or the last one); ``None``: the best evaluation of the phase (see :class:`ZSLCheckpoint`).
+    It is also handed to the module as ``selected_epochs`` for callbacks that show the selected model
+    (e.g. the Fig. 4 feature plot).
+    """
     import pytorch_lightning as pl
     from hydra.utils import instantiate
 
@@ -200,13 +308,13 @@ def fit_phase(cfg: DictConfig, dm, split: str, phase_dir: Path, max_epochs: int,
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     module = build_method(cfg)
     module.eval_epochs = eval_epochs
-    module.selected_epochs = dict(selected_epochs or {})
+    module.selected_epochs = dict(best_at or {})
     module.select_on_test = select_on_test
     module.train_prefix = "dev/train" if split == "dev" else "train"
     module.run_config = resolved_config(cfg)
     dm.use(split, getattr(module, "batch_plan", None) or RandomBatches(64))
 
-    ckpt = ZSLCheckpoint(phase_dir / "checkpoints", monitors)
+    ckpt = ZSLCheckpoint(phase_dir / "checkpoints", monitors, epochs=best_at, config_hash=fingerprint)
     callbacks = [ckpt]
     for _, cb in (cfg.get("callbacks") or {}).items():
         if cb is not None and "_target_" in cb:
@@ -224,7 +332,9 @@ def fit_phase(cfg: DictConfig, dm, split: str, phase_dir: Path, max_epochs: int,
         ckpt_path = str(cfg.ckpt_path)
         if not Path(ckpt_path).is_file():
             raise ConfigError(f"ckpt_path '{ckpt_path}' does not exist.")
-    elif str(cfg.get("resume", "auto")) not in ("False", "false", "0") and ckpt.last_path.is_file():
+    elif not _is_false(cfg.get("resume", "auto")) and ckpt.last_path.is_file():
+        if fingerprint is not None:
+            check_resumable_checkpoint(ckpt.last_path, fingerprint, split)
         ckpt_path = str(ckpt.last_path)
         print(f"[zsl-lightning] resuming the {split} phase from {ckpt_path}", file=sys.stderr)
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
@@ -253,9 +363,11 @@ def run(cfg: DictConfig) -> dict:
     if dev_only and select != "val":
         raise ConfigError("eval.dev_only=true needs eval.select=val (a sweep may only look at validation data).")
 
+    check_mandatory_values(cfg)
     dm = build_datamodule(cfg)
     with open_dict(cfg):
         cfg.data_info = dm.info
+    fingerprint = config_fingerprint(cfg)
     atomic_write_text(out / "config_resolved.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved_config(cfg))))
     if cfg.get("print_config", True):
         from zsl_lightning.utils.rich_utils import print_config_tree
@@ -278,15 +390,17 @@ def run(cfg: DictConfig) -> dict:
         if select == "val":
             dev_dir = out / "dev"
             sel_file = dev_dir / "selection.json"
-            if sel_file.is_file() and str(cfg.get("resume", "auto")) not in ("False", "false", "0"):
+            if sel_file.is_file() and not _is_false(cfg.get("resume", "auto")):
                 dev_state = json.loads(sel_file.read_text())
+                _check_selection_config(sel_file, dev_state, fingerprint, fingerprinted_config(cfg))
                 print(f"[zsl-lightning] dev phase already finished ({sel_file}); not repeating it", file=sys.stderr)
             else:
-                dev = fit_phase(cfg, dm, "dev", dev_dir, epochs, loggers, monitors, None)
+                dev = fit_phase(cfg, dm, "dev", dev_dir, epochs, loggers, monitors, None, fingerprint=fingerprint)
                 chosen = best_epochs(dev.history, monitors)
                 if set(chosen) != set(monitors):
                     raise ZSLError(f"validation never produced {sorted(monitors.values())}; nothing to select.")
-                dev_state = {"epochs": chosen, "history": dev.history}
+                dev_state = {"epochs": chosen, "history": dev.history, "config_hash": fingerprint,
+                             "config": fingerprinted_config(cfg)}
                 if _is_rank_zero():
                     atomic_write_json(sel_file, dev_state)
             chosen = {k: int(v) for k, v in dev_state["epochs"].items()}
@@ -301,12 +415,14 @@ def run(cfg: DictConfig) -> dict:
                     atomic_write_json(out / "results.json", results)
                 return results
             final = fit_phase(cfg, dm, "test", out, max(chosen.values()), loggers, monitors, set(chosen.values()),
-                              selected_epochs=chosen)
+                              best_at=chosen, fingerprint=fingerprint)
         elif select == "last":
             chosen = {t: epochs for t in monitors}
-            final = fit_phase(cfg, dm, "test", out, epochs, loggers, monitors, {epochs}, selected_epochs=chosen)
+            final = fit_phase(cfg, dm, "test", out, epochs, loggers, monitors, {epochs}, best_at=chosen,
+                              fingerprint=fingerprint)
         else:  # test_best: the papers' protocol, labelled everywhere
-            final = fit_phase(cfg, dm, "test", out, epochs, loggers, monitors, None, select_on_test=True)
+            final = fit_phase(cfg, dm, "test", out, epochs, loggers, monitors, None, select_on_test=True,
+                              fingerprint=fingerprint)
             chosen = best_epochs(final.history, monitors)
         results["selection"]["epochs"] = chosen
         by_epoch = {h["epoch"]: h for h in final.history}
@@ -316,14 +432,49 @@ def run(cfg: DictConfig) -> dict:
                            "a different run (delete its checkpoints/ or set resume=false).")
         results["headline"] = {k: v for t, e in chosen.items() for k, v in task_metrics(by_epoch[e], t).items()}
         results.setdefault("history", {})["test"] = final.history
-        results["checkpoints"] = {"last": "checkpoints/last.ckpt",
-                                  **{f"best_{t}": f"checkpoints/best_{t}.ckpt" for t in monitors}}
+        results["checkpoints"] = checkpoint_record(out, chosen, select)
         if _is_rank_zero():  # under DDP every rank evaluates identically; one writes and prints
             atomic_write_json(out / "results.json", results)
             print_results(results)
         return results
     finally:
         loggers.finish(results if "headline" in results else None)
+
+
+CHECKPOINT_SELECTED_ON = {
+    "val": "validation (the epoch selected in the dev phase)",
+    "last": "last epoch (no selection)",
+    "test_best": "TEST-SET SELECTION (best test evaluation; the papers' protocol, optimistic)",
+}
+
+
+def checkpoint_record(out: Path, chosen: dict[str, int], select: str) -> dict[str, dict]:
+    """``results.json["checkpoints"]``: each checkpoint's path, the epoch it holds (read from the file)
+    and, for ``best_<task>``, how that epoch was chosen."""
+    import torch
+
+    rec = {}
+    for name in ["last", *(f"best_{t}" for t in chosen)]:
+        path = out / "checkpoints" / f"{name}.ckpt"
+        epoch = None
+        if path.is_file():
+            # Lightning stores the 0-based epoch that had just ended; the history counts from 1
+            epoch = int(torch.load(path, map_location="cpu", weights_only=False, mmap=True)["epoch"]) + 1
+        rec[name] = {"path": str(path.relative_to(out)), "epoch": epoch}
+        if name != "last":
+            rec[name]["selected_on"] = CHECKPOINT_SELECTED_ON[select]
+    return rec
+
+
+def _check_selection_config(sel_file: Path, dev_state: dict, fingerprint: str, conf: dict) -> None:
+    stored = dev_state.get("config_hash")
+    if stored is None:
+        print(f"[zsl-lightning] {sel_file} has no config fingerprint (an older run); reusing it unchecked",
+              file=sys.stderr)
+    elif stored != fingerprint:
+        keys = _differing_keys(dev_state.get("config") or {}, conf)
+        detail = f" (differs in: {', '.join(keys[:8])}{' ...' if len(keys) > 8 else ''})" if keys else ""
+        raise _different_config(sel_file.parent, "dev", detail)
 
 
 def _is_rank_zero() -> bool:
@@ -363,9 +514,14 @@ def objective(cfg: DictConfig, results: dict) -> float | None:
 
 def main_entry(cfg: DictConfig) -> float | None:
     """Entry point used by ``train.py``: user errors become one message and exit code 2, no traceback."""
+    from omegaconf.errors import MissingMandatoryValue
+
     try:
-        results = run(cfg)
-        return objective(cfg, results)
+        try:
+            results = run(cfg)
+            return objective(cfg, results)
+        except MissingMandatoryValue as e:  # a ??? reached through an interpolation: still the user's config
+            raise missing_value_error([e.full_key or str(e)]) from None
     except ZSLError as e:
         _print_error(e)
         sys.exit(e.exit_code)

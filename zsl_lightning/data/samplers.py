@@ -39,7 +39,7 @@ class RandomBatches:
 
     def __init__(self, batch_size: int = 64, batches_per_step: int = 1, steps_per_epoch: int | None = None):
         if batch_size < 1 or batches_per_step < 1:
-            raise ConfigError("sampler.batch_size and sampler.batches_per_step must be >= 1.")
+            raise ConfigError("method.sampler.batch_size and method.sampler.batches_per_step must be >= 1.")
         self.batch_size = int(batch_size)
         self.batches_per_step = int(batches_per_step)
         self.steps_per_epoch = steps_per_epoch
@@ -52,7 +52,8 @@ class RandomBatches:
     def sample(self, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n = len(labels)
         if n < self.batch_size:
-            raise ConfigError(f"batch_size {self.batch_size} is larger than the training set ({n} images).")
+            raise ConfigError(f"method.sampler.batch_size={self.batch_size} is larger than the training set "
+                              f"({n} images): lower it (e.g. method.sampler.batch_size={n}).")
         rows_needed = self.num_steps(n) * self.batches_per_step
         per_perm = n // self.batch_size  # whole batches cut from one permutation: no repeats inside a batch
         perms = [torch.randperm(n, generator=generator)[: per_perm * self.batch_size]

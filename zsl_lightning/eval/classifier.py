@@ -1,8 +1,9 @@
 """The final-classifier stage of generative ZSL: a softmax classifier fit on (synthetic) features.
 
 Reference recipe (f-CLSWGAN / f-VAEGAN ``classifier2``): one linear layer + log-softmax, NLL loss,
-Adam(lr 1e-3, betas (0.5, 0.999)), 25 epochs, batch size = ``syn_num``. Here the features stay on the
-device and batches are cut from one permutation per epoch by index (no DataLoader).
+weights N(0, 0.02) and biases 0 (the released ``weights_init``), Adam(lr 1e-3, betas (0.5, 0.999)),
+25 epochs, batch size = ``syn_num``. Here the features stay on the device and batches are cut from one
+permutation per epoch by index (no DataLoader).
 
 The released code evaluates on the *test* set after every classifier epoch and keeps the best; here the
 classifier of the last epoch is used unless a ``select_fn`` is passed (the ``eval.select=test_best``
@@ -16,6 +17,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from zsl_lightning.nn.mlp import init_weights
 
 
 class LinearScorer(nn.Module):
@@ -52,18 +55,29 @@ def fit_softmax_classifier(
     generator: torch.Generator | None = None,
     select_fn: Callable[[nn.Linear], float] | None = None,
     multilabel: bool = False,
+    init: str = "normal",
+    init_std: float = 0.02,
 ) -> nn.Linear:
-    """Fit ``Linear(D, num_classes)`` on ``(x, y)``: cross-entropy with ``y`` in ``0..num_classes-1``, or
-    (``multilabel``) binary cross-entropy with logits on a float target matrix ``y`` (N × num_classes) —
-    the multi-label classifier of Gupta et al. (BCE-with-logits, Adam 1e-3, 50 epochs, batch 300).
+    """Fit ``Linear(D, num_classes)`` on ``(x, y)``.
 
-    With ``select_fn`` the layer after each epoch is scored and the best one is returned; otherwise the
-    last one.
+    Single-label: the softmax classifier of f-CLSWGAN (Xian et al. 2018, Sec. 3.2),
+    ``min_θ −1/|T| Σ_{(x,y)∈T} log P(y | x; θ)`` with ``P(y | x; θ) = exp(θ_yᵀx) / Σ_i exp(θ_iᵀx)``
+    (cross-entropy, ``y`` in ``0..num_classes-1``); it is also f-CLSWGAN's pre-trained classifier
+    ``P(y | x̃; θ)`` of L_CLS. ``multilabel``: binary cross-entropy with logits on a float target matrix
+    ``y`` (N × num_classes) — the multi-label classifier of Gupta et al. (BCE-with-logits, Adam 1e-3,
+    50 epochs, batch 300).
+
+    ``init``: ``normal`` — weights N(0, ``init_std``), bias 0, as the released code's ``weights_init``
+    (tf-VAEGAN ``classifier.py``, f-CLSWGAN ``classifier2``); ``default`` — PyTorch's default
+    (Kaiming-uniform). With ``select_fn`` the layer after each epoch is scored and the best one is
+    returned; otherwise the last one.
     """
     x = x.detach().flatten(1)
     y = y.detach()
     n, d = x.shape
-    linear = nn.Linear(d, num_classes).to(x.device)
+    linear = nn.Linear(d, num_classes)
+    init_weights(linear, init, init_std)
+    linear = linear.to(x.device)
     opt = torch.optim.Adam(linear.parameters(), lr=lr, betas=tuple(betas), weight_decay=weight_decay)
     best, best_state = -float("inf"), None
     with torch.enable_grad():

@@ -1,5 +1,7 @@
-"""Conditional WGAN-GP (Gulrajani et al. 2017), as used by f-CLSWGAN (Xian et al. 2018, Eq. 1-2),
-f-VAEGAN, Gupta et al. (Eq. 6) and VS-Boost (Eq. 1)."""
+"""Conditional WGAN-GP (Gulrajani et al. 2017, Eq. 3), as used by f-CLSWGAN (Xian et al. 2018, Eq. 2:
+``L_WGAN``), f-VAEGAN, Gupta et al. (Eq. 6) and VS-Boost (Eq. 1). Those papers write the value the critic
+maximises, ``L_WGAN = E[D(x, a)] − E[D(x̃, a)] − λ E[(‖∇_x̂ D(x̂, a)‖₂ − 1)²]``; the functions here are the
+two sides of it, as losses to minimise."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ import torch.nn.functional as F
 
 def gradient_penalty(critic: Callable[..., torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
                      *cond: torch.Tensor) -> torch.Tensor:
-    """``E[(||∇_x̂ D(x̂, a)||₂ − 1)²]`` with ``x̂ = α x + (1 − α) x̃``, α ~ U(0, 1) per sample.
+    """The gradient-penalty term of ``L_WGAN`` (f-CLSWGAN Eq. 2, Gulrajani et al. Eq. 3, VS-Boost Eq. 1,
+    Gupta et al. Eq. 6): ``E[(‖∇_x̂ D(x̂, a)‖₂ − 1)²]`` with ``x̂ = α x + (1 − α) x̃``, α ~ U(0, 1) per sample
+    (λ is applied by the caller).
 
     ``fake`` should be detached; the graph of the penalty is kept (``create_graph``) so that its
     gradient reaches the critic's weights.
@@ -24,13 +28,15 @@ def gradient_penalty(critic: Callable[..., torch.Tensor], real: torch.Tensor, fa
 
 
 def wgan_critic_loss(d_real: torch.Tensor, d_fake: torch.Tensor, gp: torch.Tensor, lambda_gp: float) -> torch.Tensor:
-    """Critic side of the WGAN-GP objective (negated, to minimise):
-    ``E[D(x̃, a)] − E[D(x, a)] + λ · GP`` (f-CLSWGAN Eq. 1, VS-Boost Eq. 1, Gupta et al. Eq. 6)."""
+    """Critic side of the WGAN-GP objective, ``max_D L_WGAN`` negated to minimise:
+    ``E[D(x̃, a)] − E[D(x, a)] + λ · GP`` (f-CLSWGAN Eq. 2, VS-Boost Eq. 1, Gupta et al. Eq. 6)."""
     return d_fake.mean() - d_real.mean() + lambda_gp * gp
 
 
 def wgan_generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
-    """Generator side of the WGAN objective: ``−E[D(G(z, a), a)]``."""
+    """Generator side of the WGAN objective, ``min_G L_WGAN`` (f-CLSWGAN Eq. 2 / Eq. 4, VS-Boost Eq. 1,
+    Gupta et al. Eq. 7): only ``−E[D(x̃, a)]``, ``x̃ = G(z, a)``, depends on G, so the loss is
+    ``−E[D(G(z, a), a)]`` (the method adds its own terms, e.g. f-CLSWGAN's ``β L_CLS``)."""
     return -d_fake.mean()
 
 

@@ -30,13 +30,16 @@ from zsl_lightning.eval.classifier import LinearScorer, fit_softmax_classifier
 
 @dataclass
 class ClassifierSettings:
-    """Final softmax classifier (reference: Adam 1e-3, beta1 0.5, 25 epochs, batch = syn_num)."""
+    """Final softmax classifier (reference: N(0, 0.02) weights, Adam 1e-3, beta1 0.5, 25 epochs,
+    batch = syn_num)."""
 
     epochs: int = 25
     lr: float = 1e-3
     beta1: float = 0.5
     batch_size: int | None = None  # None: syn_num, as in the released code
     weight_decay: float = 0.0
+    init: str = "normal"  # normal: N(0, init_std) weights, zero bias (released code) | default: PyTorch's
+    init_std: float = 0.02
 
 
 @dataclass
@@ -66,6 +69,8 @@ class EvalSettings:
             raise ConfigError(f"eval.gzsl_seen must be real | synthetic | both, got '{s.gzsl_seen}'.")
         if s.every < 1 or s.syn_num < 1:
             raise ConfigError("eval.every and eval.syn_num must be >= 1.")
+        if s.classifier.init not in ("normal", "default"):
+            raise ConfigError(f"eval.classifier.init must be normal | default, got '{s.classifier.init}'.")
         return s
 
 
@@ -364,7 +369,7 @@ class GenerativeZSLMethod(ZSLMethod):
         linear = fit_softmax_classifier(
             x, y_local, len(classes), epochs=c.epochs, lr=c.lr, betas=(c.beta1, 0.999),
             batch_size=int(c.batch_size or self.eval_cfg.syn_num), weight_decay=c.weight_decay,
-            generator=self.classifier_generator(), select_fn=wrap,
+            generator=self.classifier_generator(), select_fn=wrap, init=c.init, init_std=c.init_std,
         )
         return LinearScorer(linear, classes, transform)
 

@@ -1,8 +1,12 @@
 """f-CLSWGAN (Xian, Lorenz, Schiele, Akata, CVPR 2018): a conditional WGAN-GP whose generator is
 also trained to make its features classifiable by a frozen, pre-trained seen-class classifier.
 
-Objective (f-CLSWGAN Eq. 3): ``min_G max_D  L_WGAN − β E[log P(y | G(z, a); θ)]``, with
-``L_WGAN = E[D(x, a)] − E[D(x̃, a)] − λ E[(||∇D(x̂, a)||₂ − 1)²]`` (Eq. 1-2).
+Paper numbering (Xian et al. 2018, Sec. 3.1; Eq. 1 is the conditional GAN loss of the f-GAN baseline):
+
+* Eq. 2: ``L_WGAN = E[D(x, a)] − E[D(x̃, a)] − λ E[(‖∇_x̂ D(x̂, a)‖₂ − 1)²]``, ``x̃ = G(z, a)``;
+* Eq. 3: ``L_CLS = −E_x̃[log P(y | x̃; θ)]``, θ a softmax classifier pre-trained on the seen classes, frozen;
+* Eq. 4: ``min_G max_D  L_WGAN + β L_CLS``.
+
 β is ``cls_weight``; λ is ``lambda_gp``.
 """
 
@@ -14,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zsl_lightning.errors import ConfigError
 from zsl_lightning.eval.classifier import fit_softmax_classifier
 from zsl_lightning.losses import gradient_penalty, wgan_critic_loss, wgan_generator_loss
 from zsl_lightning.methods.base import GenerativeZSLMethod, freeze
@@ -48,8 +53,11 @@ class CLSWGAN(GenerativeZSLMethod):
         self.discriminator = discriminator
         self.noise_dim = int(noise_dim)
         self.n_critic, self.lambda_gp, self.cls_weight = int(n_critic), float(lambda_gp), float(cls_weight)
-        self.pretrain_cfg = {"epochs": 50, "lr": 1e-3, "beta1": 0.5, "batch_size": 100, **dict(pretrain or {})}
-        # The frozen seen-class classifier of Eq. 3. It has one row per class of the dataset; only the
+        self.pretrain_cfg = {"epochs": 50, "lr": 1e-3, "beta1": 0.5, "batch_size": 100, "init": "normal",
+                             "init_std": 0.02, **dict(pretrain or {})}
+        if self.pretrain_cfg["init"] not in ("normal", "default"):
+            raise ConfigError(f"method.pretrain.init must be normal | default, got '{self.pretrain_cfg['init']}'.")
+        # The frozen seen-class classifier θ of L_CLS (Eq. 3). It has one row per class of the dataset; only the
         # rows of the current split's seen classes are trained and used (so its shape does not depend
         # on the split, and checkpoints of the dev and test phases load alike).
         self.seen_classifier = freeze(nn.Linear(int(feature_dim), int(num_classes)))
@@ -67,7 +75,8 @@ class CLSWGAN(GenerativeZSLMethod):
         c = self.pretrain_cfg
         lin = fit_softmax_classifier(split.train_x, lookup[split.train_y], len(seen), epochs=c["epochs"], lr=c["lr"],
                                      betas=(c["beta1"], 0.999), batch_size=c["batch_size"],
-                                     generator=torch.Generator().manual_seed(self.seed))
+                                     generator=torch.Generator().manual_seed(self.seed),
+                                     init=c["init"], init_std=c["init_std"])
         with torch.no_grad():
             self.seen_classifier.weight.zero_()
             self.seen_classifier.bias.fill_(-1e4)  # rows of non-seen classes never win (they are not used)
@@ -83,7 +92,7 @@ class CLSWGAN(GenerativeZSLMethod):
 
     # ---------------------------------------------------------------- training
     def critic_loss(self, x: torch.Tensor, a: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Critic side of Eq. (1)-(2): ``E[D(x̃,a)] − E[D(x,a)] + λ GP``."""
+        """Critic side of Eq. (4), ``max_D L_WGAN`` (Eq. 2) as a loss: ``E[D(x̃,a)] − E[D(x,a)] + λ GP``."""
         d_real = self.discriminator(x, a)
         d_fake = self.discriminator(fake, a)
         gp = gradient_penalty(self.discriminator, x, fake, a)
@@ -91,7 +100,8 @@ class CLSWGAN(GenerativeZSLMethod):
         return loss, {"wasserstein": (d_real.mean() - d_fake.mean()).detach(), "gp": gp.detach()}
 
     def generator_loss(self, y: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Generator side of Eq. (3): ``−E[D(x̃, a)] + β · NLL(f_cls(x̃), y)``."""
+        """Generator side of Eq. (4): ``−E[D(x̃, a)] + β L_CLS`` with ``L_CLS`` (Eq. 3) = NLL of the frozen
+        classifier on ``x̃``."""
         fake = self.generate(self.sample_noise(len(a)), a)
         adv = wgan_generator_loss(self.discriminator(fake, a))
         cls = F.cross_entropy(self.seen_logits(fake), self.local_seen_labels(y))

@@ -1,6 +1,6 @@
 """ESZSL (Romera-Paredes & Torr, ICML 2015): closed-form bilinear compatibility, a sanity baseline.
 
-``V = (X Xᵀ + γ I)⁻¹ X Y Sᵀ (S Sᵀ + λ I)⁻¹`` (ESZSL Eq. 3 in its closed form), with X the d×m
+``V = (X Xᵀ + γ I)⁻¹ X Y Sᵀ (S Sᵀ + λ I)⁻¹`` (the closed form of ESZSL's objective, Sec. 3.2), with X the d×m
 training features, Y ∈ {−1, 1}^{m×z} the one-vs-rest labels and S the a×z seen-class embeddings;
 a test image x scores class c as ``xᵀ V s_c``.
 
@@ -26,7 +26,13 @@ warnings.filterwarnings("ignore", message=r".*configure_optimizers.* returned `N
 
 def eszsl_solve(x: torch.Tensor, y: torch.Tensor, classes: torch.Tensor, emb: torch.Tensor,
                 gamma: float, lam: float) -> torch.Tensor:
-    """Closed-form ESZSL: returns V (d × a). ``y`` holds global ids of ``classes``."""
+    """Closed-form ESZSL (Romera-Paredes & Torr 2015, Sec. 3.2): returns V (d × a).
+
+    With the squared loss and the regulariser ``Ω(V) = γ‖VS‖²_F + λ‖XᵀV‖²_F + β‖V‖²_F`` with β = γλ, the
+    minimiser of ``‖XᵀVS − Y‖²_F + Ω(V)`` is ``V = (XXᵀ + γI)⁻¹ X Y Sᵀ (SSᵀ + λI)⁻¹`` (X: d × m features,
+    Y ∈ {−1, 1}^{m×z}, S: a × z seen-class embeddings). Solved in float64. ``y`` holds global ids of
+    ``classes``.
+    """
     x64, s = x.double(), emb[classes].double().T  # d... : x64 m×d, s a×z
     Y = -torch.ones(len(y), len(classes), dtype=torch.float64, device=x.device)
     Y[torch.arange(len(y)), torch.searchsorted(classes, y)] = 1.0

@@ -157,7 +157,7 @@ class MultiLabelGenerativeMethod(ZSLMethod):
         linear = fit_softmax_classifier(
             x, targets, len(classes), epochs=c.epochs, lr=c.lr, betas=(c.beta1, 0.999),
             batch_size=int(c.batch_size or self.eval_cfg.syn_num), weight_decay=c.weight_decay,
-            generator=self.classifier_generator(), select_fn=wrap, multilabel=True)
+            generator=self.classifier_generator(), select_fn=wrap, multilabel=True, init=c.init, init_std=c.init_std)
         return LinearScorer(linear, classes, activation="none")
 
 

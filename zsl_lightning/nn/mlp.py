@@ -51,6 +51,20 @@ def init_weights(module: nn.Module, scheme: str = "normal", std: float = 0.02) -
 class MLP(nn.Module):
     """``[inputs concatenated] → (Linear → act → dropout) × len(hidden) → Linear → out_activation``.
 
+    The networks it builds (``conf/method/*.yaml``), as in each paper or its released code:
+
+    * f-CLSWGAN (Xian et al. 2018): generator ``G(z, a)``: ``[z; a] → 4096 LeakyReLU(0.2) → D ReLU``;
+      critic ``D(x, a)``: ``[x; a] → 4096 LeakyReLU(0.2) → 1`` (the ``D`` of ``L_WGAN``, Eq. 2);
+    * f-VAEGAN (Xian et al. 2019): generator ``[z; a] → 4096 LeakyReLU → D sigmoid``, the same critic, and
+      the encoder ``q(z | x, a)`` through :class:`GaussianEncoder`;
+    * Gao et al. 2018 (``method=jgm``): generator, discriminator and the ``C_s + 1``-way categorizer
+      (1,000 / 1,024 hidden units), encoder through :class:`GaussianEncoder`;
+    * VS-Boost (Li et al. 2023): f-CLSWGAN's generator and critic;
+    * Gupta et al. 2021 (ML-f-CLSWGAN / ML-f-VAEGAN): the critic ``[x; e_µ] → 4096 → 1`` and the encoder;
+      the ALF/FLF/CLF generators (``zsl_lightning.nn.fusion``) stack MLP layers.
+
+    Initialisation (``init="normal"``): weights N(0, 0.02), biases 0 — the released ``weights_init``.
+
     Args:
         in_dims: size of each input (they are concatenated in call order), or one int.
         hidden: hidden widths, e.g. ``[4096]`` for the reference generator/critic.
