@@ -161,3 +161,42 @@ def test_gzsl_classifier_data_follows_the_config(tmp_path, cache_dir):
     m.gzsl_real_rows = 50
     xr, _ = m.real_training_features(m.data)
     assert len(xr) == 50
+
+
+# ------------------------------------------------------------------------------ mixed precision
+def _vae_terms_under_autocast(device: str, dtype: torch.dtype, monkeypatch):
+    """The f-VAEGAN terms on a half-precision graph: BCE must run with autocast off, in float32."""
+    import zsl_lightning.losses.vae as vae
+
+    seen = {}
+    real_bce = vae.F.binary_cross_entropy
+
+    def spy(inp, target, *a, **kw):
+        seen["autocast"] = torch.is_autocast_enabled(device)
+        seen["dtypes"] = (inp.dtype, target.dtype)
+        return real_bce(inp, target, *a, **kw)
+
+    monkeypatch.setattr(vae.F, "binary_cross_entropy", spy)
+    torch.manual_seed(0)
+    dec, enc = torch.nn.Linear(6, 32).to(device), torch.nn.Linear(32, 8).to(device)
+    x = torch.rand(16, 32, device=device)
+    with torch.autocast(device, dtype=dtype):
+        recon = torch.sigmoid(dec(torch.randn(16, 6, device=device)))
+        mu, logvar = enc(x).chunk(2, dim=1)
+        assert recon.dtype == dtype and mu.dtype == dtype  # the graph really is half precision
+        bce, kl = vae.vae_bce_loss(recon, x), vae.gaussian_kl(mu, logvar)
+    (bce + kl).backward()
+    assert seen == {"autocast": False, "dtypes": (torch.float32, torch.float32)}
+    assert bce.dtype == kl.dtype == torch.float32
+    assert torch.isfinite(bce) and torch.isfinite(kl) and torch.isfinite(dec.weight.grad).all()
+    exact = torch.nn.functional.binary_cross_entropy(recon.detach().float(), x, reduction="sum") / len(x)
+    assert torch.allclose(bce.detach(), exact, rtol=1e-5)
+
+
+def test_vae_losses_are_fp32_under_cpu_bf16_autocast(monkeypatch):
+    _vae_terms_under_autocast("cpu", torch.bfloat16, monkeypatch)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (autocast refuses F.binary_cross_entropy there)")
+def test_vae_losses_run_under_cuda_fp16_autocast(monkeypatch):
+    _vae_terms_under_autocast("cuda", torch.float16, monkeypatch)
