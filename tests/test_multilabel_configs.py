@@ -29,6 +29,8 @@ def test_paper_settings_per_dataset(method, data, batch, epochs, cls_batch, cls_
         assert cfg.method.cls_weight == 0.1
     else:
         assert cfg.method.lambda_gp == 10.0
+        # the paper: the whole feature-synthesis network uses Adam (0.5, 0.999); released code: default betas
+        assert list(cfg.method.optimizer_e.betas) == [0.5, 0.999] and cfg.method.optimizer_e.lr == 1e-4
 
 
 def test_nuswide_default_root_and_files(tmp_path):

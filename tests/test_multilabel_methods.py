@@ -8,7 +8,7 @@ from omegaconf import open_dict
 
 from tests.helpers import compose_cfg, shrink
 from zsl_lightning.data.multi_label import MultiLabelBatchLoader
-from zsl_lightning.eval.label_pool import build_label_pool, nearest_unseen
+from zsl_lightning.eval.label_pool import build_label_pool, nearest_unseen, random_ranks
 from zsl_lightning.nn.fusion import ALF, CLF, FLF, mean_label_embedding
 from zsl_lightning.pipeline import build_datamodule, build_method
 
@@ -92,6 +92,19 @@ def test_label_pool_kinds():
     assert not unseen_part[:, :4].any() and unseen_part.any(1).all()
     # mixed: of each 2-label set, floor(2/2) = 1 label kept and the other mapped to its nearest unseen label
     assert (mixed[:, :4].sum(1) == 1).all() and mixed[:, 4:].any(1).all()
+
+
+def test_mixed_sets_keep_a_uniformly_random_half_at_any_pool_size():
+    # two sets far down a huge pool (ids 10M and 10M + 1, 3 and 2 labels): the float32 key of the old code
+    # (ids * 2.0 + u, u in [0, 1)) could not order them at all past 2**23 sets
+    rows = torch.tensor([10_000_000] * 3 + [10_000_001] * 2)
+    firsts = []
+    for seed in range(300):
+        rank = random_ranks(rows, torch.Generator().manual_seed(seed))
+        assert sorted(rank[:3].tolist()) == [0, 1, 2] and sorted(rank[3:].tolist()) == [0, 1]
+        firsts.append(int(rank[0]))
+    counts = torch.bincount(torch.tensor(firsts), minlength=3)
+    assert (counts > 60).all(), counts  # each of 3 ranks ~100 times
 
 
 def test_label_pool_covers_every_unseen_label():

@@ -25,6 +25,20 @@ def nearest_unseen(emb: torch.Tensor, seen: torch.Tensor, unseen: torch.Tensor) 
     return unseen[d.argmin(1)]
 
 
+def random_ranks(rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """For entries grouped by ``rows`` (set ids), each entry's rank within its set in a uniformly random order.
+
+    Exact for any number of sets: a random permutation, then a stable sort by set id (integer keys; a float
+    key such as ``rows * 2.0 + u`` leaves ``u`` fewer bits as the set ids grow and ties the order)."""
+    order = torch.argsort(torch.rand(len(rows), generator=generator))
+    order = order[torch.argsort(rows[order], stable=True)]
+    _, counts = torch.unique_consecutive(rows[order], return_counts=True)
+    starts = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    rank = torch.empty(len(rows), dtype=torch.long)
+    rank[order] = torch.arange(len(rows)) - starts
+    return rank
+
+
 def build_label_pool(train_sets: torch.Tensor, train_cols: torch.Tensor, emb: torch.Tensor, seen: torch.Tensor,
                      unseen: torch.Tensor, num_labels: int, generator: torch.Generator, seen_fraction: float = 1.0,
                      unseen_fraction: float = 0.5, mixed_fraction: float = 0.5, repeats: int = 1,
@@ -54,13 +68,8 @@ def build_label_pool(train_sets: torch.Tensor, train_cols: torch.Tensor, emb: to
                 out[rows, to_unseen[labels]] = True
             else:
                 # keep a random floor(n_i / 2) of each set's labels, map the others to unseen labels
-                r = torch.rand(len(rows), generator=generator)
-                rank = torch.empty_like(r)
-                order = torch.argsort(rows * 2.0 + r)  # within-set random order (rows are grouped)
-                counts = torch.bincount(rows, minlength=m)
-                starts = torch.cumsum(counts, 0) - counts
-                rank[order] = (torch.arange(len(rows)) - starts[rows[order]]).float()
-                keep = rank < (counts[rows] // 2)
+                rank = random_ranks(rows, generator)
+                keep = rank < (torch.bincount(rows, minlength=m)[rows] // 2)
                 out[rows[keep], labels[keep]] = True
                 out[rows[~keep], to_unseen[labels[~keep]]] = True
             pools.append(out)
