@@ -106,6 +106,41 @@ def test_streaming_equals_in_memory(tmp_path):
     assert torch.equal(xm, xs)
 
 
+def test_train_label_sets_stream_a_subset_chosen_before_reading(tmp_path, monkeypatch):
+    from zsl_lightning.data.multi_label import RowStore
+
+    root = nuswide(tmp_path)
+    mem = load(root, in_memory=True).split("test")
+    st = load(root, in_memory=False, chunk_rows=16).split("test")
+    full = mem.train.y > 0
+    assert torch.equal(st.train_label_sets(), full) and torch.equal(mem.train_label_sets(), full)
+    # the same rows, in the same order, as subsampling the whole matrix would give (old behaviour)
+    expected = full[torch.randperm(len(full), generator=torch.Generator().manual_seed(7))[:50]]
+    assert torch.equal(mem.train_label_sets(50, seed=7), expected)
+    reads = []
+    real_read = RowStore.read_chunk
+
+    def spy(self, j, chunk_rows, labels_only=False):
+        reads.append((len(self.rows[j * chunk_rows : (j + 1) * chunk_rows]), labels_only))
+        return real_read(self, j, chunk_rows, labels_only)
+
+    monkeypatch.setattr(RowStore, "read_chunk", spy)
+    assert torch.equal(st.train_label_sets(50, seed=7), expected)
+    assert reads and all(labels_only and n <= 16 for n, labels_only in reads)  # labels only, one chunk at a time
+    reads.clear()
+    st.train_label_sets(1, seed=7)
+    assert len(reads) == 1  # chunks without a chosen row are not read
+
+
+def test_eval_scores_dtype_auto_is_float32_unless_over_budget(tmp_path, capsys):
+    root = nuswide(tmp_path)
+    assert load(root).split("test").eval_scores_dtype == "float32"
+    # 80 test images x 25 labels x 4 B = 8 kB > 1e-6 GB
+    assert load(root, eval_scores_max_gb=1e-6).split("test").eval_scores_dtype == "float16"
+    assert "float16" in capsys.readouterr().err
+    assert load(root, eval_scores_dtype="float32", eval_scores_max_gb=1e-6).split("test").eval_scores_dtype == "float32"
+
+
 def test_streaming_batches_are_deterministic_and_bounded(tmp_path):
     from zsl_lightning.data.multi_label import MultiLabelBatchLoader
 

@@ -8,7 +8,10 @@ holds at most ``buffer_rows + chunk_rows`` rows of features on the device (4·D 
 8,192 rows × 4,096 × 4 B ≈ 1.2 GB for NUS-WIDE's VGG19 features; benchmarks/bench_multilabel.py measures
 5.0 GiB peak RSS for a whole streamed epoch of a 2.47 GiB file, temporary copies included); evaluation
 reads ``chunk_rows`` rows at a time and keeps one score per (test image, label) plus the int8 labels (NUS-WIDE GZSL: 107,859 × 1,006 ×
-(4 + 1) B ≈ 0.54 GB; ``eval_scores_dtype: float16`` halves the scores).
+(4 + 1) B ≈ 0.54 GB). Scores are float32 (``eval_scores_dtype: auto``) unless one evaluation's score matrix
+would exceed ``eval_scores_max_gb`` (4 GB; Open Images GZSL: 125,456 × 7,586 × 4 B = 3.5 GiB stays float32);
+then float16, whose rounding ties can move AP (measured in docs/methods/multilabel.md). The label-set pool
+reads the training labels chunk by chunk too (``train_label_sets``: a seeded subset chosen before reading).
 
 Splits (see ``docs/methods/multilabel.md``):
 
@@ -23,6 +26,7 @@ Splits (see ``docs/methods/multilabel.md``):
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -206,12 +210,33 @@ class MultiLabelSplit:
         return MultiLabelSplit(**kw)
 
     def train_label_sets(self, max_rows: int | None = None, seed: int = 0) -> torch.Tensor:
-        """Positive label sets of the training images as a bool matrix over ``train_cols`` (CPU)."""
-        pos = self.train.labels(self.chunk_rows).cpu() > 0
-        if max_rows is not None and len(pos) > max_rows:
-            g = torch.Generator().manual_seed(seed)
-            pos = pos[torch.randperm(len(pos), generator=g)[:max_rows]]
-        return pos
+        """Positive label sets of the training images as a bool matrix over ``train_cols`` (CPU).
+
+        With ``max_rows``, a seeded subset of ``max_rows`` images (rows ``randperm(N)[:max_rows]``, in that
+        order) is chosen before reading, and the labels are streamed chunk by chunk keeping only those rows:
+        memory is ``max_rows × S`` bools plus one chunk, never the whole label matrix.
+        """
+        n = len(self.train)
+        if max_rows is None or n <= max_rows:
+            if self.train.in_memory:
+                return self.train.y.cpu() > 0
+            return torch.cat([y > 0 for _, y in self.train.chunks(self.chunk_rows, labels_only=True)])
+        g = torch.Generator().manual_seed(seed)
+        pick = torch.randperm(n, generator=g)[: int(max_rows)]
+        if self.train.in_memory:
+            return self.train.y[pick.to(self.train.y.device)].cpu() > 0
+        sorted_pick, where = pick.sort()
+        kept, cr = [], self.chunk_rows
+        bounds = torch.searchsorted(sorted_pick, torch.arange(0, self.train.num_chunks(cr) + 1) * cr)
+        for j in range(self.train.num_chunks(cr)):
+            lo, hi = int(bounds[j]), int(bounds[j + 1])
+            if hi > lo:  # chunks without a chosen row are not read
+                _, y = self.train.read_chunk(j, cr, labels_only=True)
+                kept.append(y[sorted_pick[lo:hi] - j * cr] > 0)
+        out = torch.cat(kept)  # rows in increasing position; put them back in the order of ``pick``
+        inverse = torch.empty_like(where)
+        inverse[where] = torch.arange(len(where))
+        return out[inverse]
 
 
 # ------------------------------------------------------------------------------------------ batches
@@ -308,7 +333,8 @@ class MultiLabelDataModule(ZSLDataModule):
         memory_limit_gb: float = 1.0,
         chunk_rows: int = 8192,
         buffer_rows: int = 65536,
-        eval_scores_dtype: str = "float32",
+        eval_scores_dtype: str = "auto",
+        eval_scores_max_gb: float = 4.0,
         source: str = NUSWIDE_SOURCE,
         seed: int = 0,
     ):
@@ -320,8 +346,8 @@ class MultiLabelDataModule(ZSLDataModule):
             raise ConfigError(f"data.preprocess must be minmax | l2 | none, got '{preprocess}'.")
         if not (0 < val_image_fraction < 1 and 0 < val_label_fraction < 1):
             raise ConfigError("data.val_image_fraction and data.val_label_fraction must be in (0, 1).")
-        if eval_scores_dtype not in ("float32", "float16"):
-            raise ConfigError("data.eval_scores_dtype must be float32 | float16.")
+        if eval_scores_dtype not in ("auto", "float32", "float16"):
+            raise ConfigError("data.eval_scores_dtype must be auto | float32 | float16.")
         defaults = dict(NUSWIDE_FILES) if label_space == "nuswide" else {
             "embeddings": "embeddings.h5", "train": "train.h5", "zsl_test": "zsl_test.h5", "gzsl_test": "gzsl_test.h5"}
         self.files = {**defaults, **dict(files or {})}
@@ -332,7 +358,7 @@ class MultiLabelDataModule(ZSLDataModule):
         self.val_image_fraction, self.val_label_fraction = float(val_image_fraction), float(val_label_fraction)
         self.in_memory, self.memory_limit_gb = in_memory, float(memory_limit_gb)
         self.chunk_rows, self.buffer_rows = int(chunk_rows), int(buffer_rows)
-        self.eval_scores_dtype = eval_scores_dtype
+        self.eval_scores_dtype, self.eval_scores_max_gb = eval_scores_dtype, float(eval_scores_max_gb)
         self.space: LabelSpace | None = None
         self.h5: dict[str, H5Info] = {}
 
@@ -458,8 +484,23 @@ class MultiLabelDataModule(ZSLDataModule):
             name=name, class_embeddings=emb, seen_classes=t(seen), unseen_classes=t(unseen),
             train=train, train_cols=t(train_cols), eval_zsl=eval_zsl, eval_zsl_cols=t(zsl_cols),
             eval_gzsl=eval_gzsl, eval_gzsl_cols=t(gzsl_cols), top_k=self.top_k, class_names=names,
-            chunk_rows=self.chunk_rows, buffer_rows=self.buffer_rows, eval_scores_dtype=self.eval_scores_dtype,
+            chunk_rows=self.chunk_rows, buffer_rows=self.buffer_rows,
+            eval_scores_dtype=self._scores_dtype(name, (len(eval_zsl), len(zsl_cols)), (len(eval_gzsl), len(gzsl_cols))),
         )
+
+    def _scores_dtype(self, split: str, *shapes: tuple[int, int]) -> str:
+        """``auto``: float32 unless the largest evaluation's score matrix exceeds ``eval_scores_max_gb``,
+        then float16 (with a notice: its ties can move AP, see docs/methods/multilabel.md)."""
+        if self.eval_scores_dtype != "auto":
+            return self.eval_scores_dtype
+        gb = max(r * c for r, c in shapes) * 4 / 2**30
+        if gb <= self.eval_scores_max_gb:
+            return "float32"
+        print(f"[zsl-lightning] {self.name} ({split}): float32 evaluation scores would take {gb:.1f} GB > "
+              f"data.eval_scores_max_gb={self.eval_scores_max_gb:g}; keeping them as float16 (rounding ties can "
+              "move AP slightly; raise data.eval_scores_max_gb or set data.eval_scores_dtype=float32).",
+              file=sys.stderr)
+        return "float16"
 
     def train_dataloader(self):
         rank = self.trainer.global_rank if self.trainer is not None else 0

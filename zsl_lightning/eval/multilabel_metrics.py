@@ -58,15 +58,31 @@ def mean_average_precision(scores: torch.Tensor, labels: torch.Tensor, empty: st
     return (float(ap[valid].mean()) if valid.any() else float("nan")), int(valid.sum())
 
 
-def topk_prf(scores: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[float, float, float]:
-    """Micro precision, recall and F1 of the top-``k`` labels of every image."""
+def topk_prf(scores: torch.Tensor, labels: torch.Tensor, k: int, chunk_elems: int = 1 << 22) -> tuple[float, float, float]:
+    """Micro precision, recall and F1 of the top-``k`` labels of every image.
+
+    Rows are processed in chunks of about ``chunk_elems`` scores with ``torch.topk`` (no N × C index
+    matrix): per chunk a few ``chunk × C`` temporaries (float32 scores, bools, int32 ranks), ~16 MB each.
+    Ties at the k-th score go to the lower columns, as a stable descending sort would do.
+    """
     n, c = scores.shape
     k = min(int(k), c)
-    # stable descending sort: equal scores keep column order, so ties go to the lower column
-    top = torch.argsort(scores.float(), dim=1, descending=True, stable=True)[:, :k]
-    tp = (torch.gather(labels, 1, top) > 0).sum().item()
-    n_pos = (labels > 0).sum().item()
-    p = tp / (n * k) if n * k else 0.0
+    if n == 0 or k == 0:
+        return 0.0, 0.0, 0.0
+    rows = max(1, int(chunk_elems) // max(1, c))
+    tp = 0
+    for i in range(0, n, rows):
+        s = scores[i : i + rows].float()
+        pos = labels[i : i + rows] > 0
+        kth = torch.topk(s, k, dim=1).values[:, -1:]  # the k-th largest score of each row
+        above = s > kth
+        tied = s == kth
+        # among the scores equal to the k-th one, the lowest columns fill the remaining k - #above places
+        free = k - above.sum(1, keepdim=True, dtype=torch.int32)
+        take = above | (tied & (torch.cumsum(tied, 1, dtype=torch.int32) <= free))
+        tp += int((take & pos).sum())
+    n_pos = int((labels > 0).sum())
+    p = tp / (n * k)
     r = tp / n_pos if n_pos else 0.0
     f1 = 2 * p * r / (p + r) if p + r else 0.0
     return p, r, f1
