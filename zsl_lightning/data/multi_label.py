@@ -41,10 +41,14 @@ from zsl_lightning.data.multilabel_format import (
     NUSWIDE_FILES,
     NUSWIDE_LAYOUT,
     NUSWIDE_SOURCE,
+    STANDARD_FILES,
+    STANDARD_LAYOUT,
+    STANDARD_SOURCE,
     H5Info,
     LabelSpace,
     check_label_values,
     inspect_h5,
+    inspect_standard_train,
     missing_files,
     read_h5_label_space,
     read_nuswide_label_space,
@@ -179,6 +183,17 @@ class MultiLabelSplit:
     buffer_rows: int = 65536
     eval_scores_dtype: str = "float32"
     label_mode: str = "multi"
+    mode: str = "zsl"
+
+    @property
+    def eval_tasks(self) -> tuple[tuple[str, str, RowStore, torch.Tensor], ...]:
+        """``(task, classifier kind, images, label columns)`` of every evaluation. ``zsl`` mode: ZSL (the
+        ``zsl`` classifier over the unseen labels) and GZSL (the ``gzsl`` classifier over all labels).
+        ``standard`` mode: one task ``std`` (metrics ``std_*``) — the classifier over every label of the split,
+        i.e. the ``gzsl`` kind, with every label seen."""
+        if self.mode == "standard":
+            return (("std", "gzsl", self.eval_gzsl, self.eval_gzsl_cols),)
+        return (("zsl", "zsl", self.eval_zsl, self.eval_zsl_cols), ("gzsl", "gzsl", self.eval_gzsl, self.eval_gzsl_cols))
 
     @property
     def eval_prefix(self) -> str:
@@ -322,6 +337,8 @@ class MultiLabelDataModule(ZSLDataModule):
         root: str,
         name: str = "NUS-WIDE",
         label_space: str = "nuswide",
+        mode: str = "zsl",
+        standard_labels_key: str = "labels_81",
         files: dict | None = None,
         top_k: list[int] = (3, 5),
         preprocess: str = "minmax",
@@ -348,9 +365,13 @@ class MultiLabelDataModule(ZSLDataModule):
             raise ConfigError("data.val_image_fraction and data.val_label_fraction must be in (0, 1).")
         if eval_scores_dtype not in ("auto", "float32", "float16"):
             raise ConfigError("data.eval_scores_dtype must be auto | float32 | float16.")
+        if mode not in ("zsl", "standard"):
+            raise ConfigError(f"data.mode must be zsl (Tables 1-3) | standard (Table 4), got '{mode}'.")
         defaults = dict(NUSWIDE_FILES) if label_space == "nuswide" else {
             "embeddings": "embeddings.h5", "train": "train.h5", "zsl_test": "zsl_test.h5", "gzsl_test": "gzsl_test.h5"}
+        defaults["train_standard"] = STANDARD_FILES[label_space]
         self.files = {**defaults, **dict(files or {})}
+        self.mode, self.standard_labels_key = mode, str(standard_labels_key)
         self.label_space_kind, self.source = label_space, source
         self.top_k = tuple(int(k) for k in top_k)
         self.preprocess = preprocess
@@ -363,9 +384,26 @@ class MultiLabelDataModule(ZSLDataModule):
         self.h5: dict[str, H5Info] = {}
 
     # -------------------------------------------------------------------------------- loading
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The evaluation tasks, i.e. the metric prefixes (``zsl_*``, ``gzsl_*``; ``std_*`` in standard mode)."""
+        return ("std",) if self.mode == "standard" else ("zsl", "gzsl")
+
+    def _label_space_files(self) -> tuple[str, ...]:
+        return ("taglist", "concepts", "glove") if self.label_space_kind == "nuswide" else ("embeddings",)
+
     def _load(self) -> None:
         layout = NUSWIDE_LAYOUT if self.label_space_kind == "nuswide" else H5_LAYOUT
-        missing_files(self.name, self.root, self.files, layout, self.source)
+        if self.mode == "standard":
+            base = {k: self.files[k] for k in (*self._label_space_files(), "zsl_test")}
+            missing_files(self.name, self.root, base, layout, self.source)
+            missing_files(self.name, self.root, {"train_standard": self.files["train_standard"]},
+                          STANDARD_LAYOUT, STANDARD_SOURCE,
+                          "data.mode=standard (Gupta et al. Table 4) needs the training labels of the labels it "
+                          "scores (NUS-WIDE: the 81 concepts); the released files do not have them.")
+        else:
+            missing_files(self.name, self.root, {k: v for k, v in self.files.items() if k != "train_standard"},
+                          layout, self.source)
         if self.label_space_kind == "nuswide":
             self.space = read_nuswide_label_space(self.root / self.files["taglist"], self.root / self.files["concepts"],
                                                   self.root / self.files["glove"])
@@ -374,6 +412,9 @@ class MultiLabelDataModule(ZSLDataModule):
         s, u = self.space.num_seen, self.space.num_unseen
         if s == 0 or u == 0:
             raise DataError(f"{self.name}: {s} seen and {u} unseen labels; both must be non-empty.")
+        if self.mode == "standard":
+            self._load_standard(u)
+            return
         self.h5 = {
             "train": inspect_h5(self.root / self.files["train"], s, "training file (seen labels)"),
             "zsl_test": inspect_h5(self.root / self.files["zsl_test"], u, "ZSL test file (unseen labels)"),
@@ -383,10 +424,35 @@ class MultiLabelDataModule(ZSLDataModule):
         if len(set(shapes.values())) != 1:
             raise DataError(f"{self.name}: the feature shapes of the files differ: {shapes}.")
 
+    def _load_standard(self, u: int) -> None:
+        """Standard mode: the U labels (NUS-WIDE: the 81 concepts) are the training labels; the test images are
+        the ZSL test file's images with at least one positive among them (LESA's protocol, Table 4)."""
+        tr = inspect_standard_train(self.root / self.files["train_standard"], u, self.standard_labels_key)
+        te = inspect_h5(self.root / self.files["zsl_test"], u, "test file (labels over the same U labels)")
+        if tr.feature_shape != te.feature_shape:
+            raise DataError(f"{self.name}: the feature shapes of the files differ: train {tr.feature_shape}, "
+                            f"test {te.feature_shape}.")
+        self.h5 = {"train": tr, "zsl_test": te}
+        self._std_test_rows = self._valid_rows(te, np.arange(te.num_rows), None, 1, None)
+        if len(self._std_test_rows) == 0:
+            raise DataError(f"{self.name}: no test image of '{te.path}' has a positive label.")
+
     @property
     def info(self) -> dict[str, Any]:
         self.load()
         tr = self.h5["train"]
+        if self.mode == "standard":
+            u = self.space.num_unseen
+            return {
+                "name": self.name, "label_mode": self.label_mode, "mode": "standard",
+                "feature_dim": int(np.prod(tr.feature_shape)), "feature_shape": list(tr.feature_shape),
+                "embedding_dim": int(self.space.embeddings.shape[1]),
+                "attribute_dim": int(self.space.embeddings.shape[1]),
+                "num_classes": u, "num_seen": u, "num_unseen": 0,
+                "num_train_images": tr.num_rows,
+                "num_test_images": len(self._std_test_rows),  # with at least one positive label
+                "top_k": list(self.top_k),
+            }
         return {
             "name": self.name,
             "label_mode": self.label_mode,
@@ -410,15 +476,19 @@ class MultiLabelDataModule(ZSLDataModule):
             return False
         return rows * int(np.prod(info.feature_shape)) * 4 <= self.memory_limit_gb * 2**30
 
-    def _valid_rows(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Training images with min_positives..max_positives positives over ``cols`` (reference: 1..10)."""
-        store = RowStore(self.h5["train"], rows, cols)
+    def _valid_rows(self, info: H5Info, rows: np.ndarray, cols: np.ndarray | None, lo: int | None = None,
+                    hi: int | None = -1) -> np.ndarray:
+        """Rows with ``lo..hi`` positives over ``cols`` (default: the training filter, min_positives..max_positives;
+        reference: 1..10; ``hi=None``: no upper bound). Reads labels only, chunk by chunk."""
+        lo = self.min_positives if lo is None else lo
+        hi = self.max_positives if hi == -1 else hi
+        store = RowStore(info, rows, cols)
         keep = []
         for _, y in store.chunks(self.chunk_rows, labels_only=True):
             n_pos = (y > 0).sum(1).numpy()
-            ok = n_pos >= self.min_positives
-            if self.max_positives is not None:
-                ok &= n_pos <= int(self.max_positives)
+            ok = n_pos >= lo
+            if hi is not None:
+                ok &= n_pos <= int(hi)
             keep.append(ok)
         mask = np.concatenate(keep) if keep else np.zeros(0, bool)
         return rows[mask]
@@ -444,13 +514,15 @@ class MultiLabelDataModule(ZSLDataModule):
         return store.load(self.chunk_rows) if self._keep_in_memory(store.info, len(store)) else store
 
     def _build_split(self, name: str) -> MultiLabelSplit:
+        if self.mode == "standard":
+            return self._build_standard_split(name)
         s, u = self.space.num_seen, self.space.num_unseen
         emb = torch.as_tensor(self.space.embeddings)
         names = self.space.seen_names + self.space.unseen_names
         tr = self.h5["train"]
         if name == "test":
             seen, unseen = np.arange(s), np.arange(s, s + u)
-            train_rows = self._valid_rows(np.arange(tr.num_rows), None)
+            train_rows = self._valid_rows(tr, np.arange(tr.num_rows), None)
             if len(train_rows) == 0:
                 raise DataError(f"{self.name}: no training image has {self.min_positives}..{self.max_positives} "
                                 "positive labels.")
@@ -470,7 +542,7 @@ class MultiLabelDataModule(ZSLDataModule):
                 raise DataError(f"{self.name}: too few seen labels to hold some out as pseudo-unseen labels.")
             unseen = np.sort(rng.choice(s, n_pseudo, replace=False))
             seen = np.setdiff1d(np.arange(s), unseen)
-            train_rows = self._valid_rows(np.arange(tr.num_rows - n_val), seen)
+            train_rows = self._valid_rows(tr, np.arange(tr.num_rows - n_val), seen)
             if len(train_rows) == 0:
                 raise DataError(f"{self.name}: the dev split has no training image with positive labels.")
             prep = self._fit_prep(RowStore(tr, train_rows))
@@ -486,6 +558,40 @@ class MultiLabelDataModule(ZSLDataModule):
             eval_gzsl=eval_gzsl, eval_gzsl_cols=t(gzsl_cols), top_k=self.top_k, class_names=names,
             chunk_rows=self.chunk_rows, buffer_rows=self.buffer_rows,
             eval_scores_dtype=self._scores_dtype(name, (len(eval_zsl), len(zsl_cols)), (len(eval_gzsl), len(gzsl_cols))),
+        )
+
+    def _build_standard_split(self, name: str) -> MultiLabelSplit:
+        """Table 4: label ids 0..U-1 are the U labels (NUS-WIDE: the 81 concepts, Concepts81 order), all seen.
+        ``test``: train on every training image with min..max positives among them, evaluate the test images
+        with at least one positive. ``dev``: the last ``val_image_fraction`` of the training rows are the
+        validation images (again only those with a positive); no label is held out."""
+        s, u = self.space.num_seen, self.space.num_unseen
+        emb = torch.as_tensor(self.space.embeddings[s:])
+        tr = self.h5["train"]
+        if name == "test":
+            train_rows = self._valid_rows(tr, np.arange(tr.num_rows), None)
+            eval_info, eval_rows = self.h5["zsl_test"], self._std_test_rows
+        else:
+            n_val = max(1, int(round(self.val_image_fraction * tr.num_rows)))
+            if n_val >= tr.num_rows:
+                raise DataError(f"{self.name}: too few training images for a validation split.")
+            train_rows = self._valid_rows(tr, np.arange(tr.num_rows - n_val), None)
+            eval_info = tr
+            eval_rows = self._valid_rows(tr, np.arange(tr.num_rows - n_val, tr.num_rows), None, 1, None)
+            if len(eval_rows) == 0:
+                raise DataError(f"{self.name}: no validation image (the last {n_val} training rows) has a positive label.")
+        if len(train_rows) == 0:
+            raise DataError(f"{self.name}: no training image has {self.min_positives}..{self.max_positives} "
+                            f"positive labels in '{tr.path}' ({self.standard_labels_key}).")
+        prep = self._fit_prep(RowStore(tr, train_rows))
+        train = self._finish(RowStore(tr, train_rows), prep)
+        evals = self._finish(RowStore(eval_info, eval_rows), prep)
+        cols = torch.arange(u)
+        return MultiLabelSplit(
+            name=name, class_embeddings=emb, seen_classes=cols, unseen_classes=cols[:0], train=train,
+            train_cols=cols, eval_zsl=evals, eval_zsl_cols=cols[:0], eval_gzsl=evals, eval_gzsl_cols=cols,
+            top_k=self.top_k, class_names=list(self.space.unseen_names), chunk_rows=self.chunk_rows,
+            buffer_rows=self.buffer_rows, eval_scores_dtype=self._scores_dtype(name, (len(evals), u)), mode="standard",
         )
 
     def _scores_dtype(self, split: str, *shapes: tuple[int, int]) -> str:

@@ -12,6 +12,12 @@ From the training images' positive label sets (seen labels only):
   covers is added to as many random sets as the least-covered covered unseen label has.
 
 The ZSL classifier trains on the sets without any seen label; the GZSL classifier on all of them.
+Without unseen labels (standard multi-label classification, ``data.mode=standard``) only the ``seen`` sets
+exist, and an uncovered label gets as many sets as the least-covered covered label.
+
+Memory: the pool is a bool matrix (sets × labels); with NUS-WIDE's ~150k training sets and the default
+shares (1 + 0.5 + 0.5) it is ~300k × 1,006 B ≈ 0.3 GB, and each set becomes ``syn_per_set`` synthetic
+4,096-d features (``max_sets`` caps the sets; see docs/methods/multilabel.md, "Memory").
 """
 
 from __future__ import annotations
@@ -50,13 +56,14 @@ def build_label_pool(train_sets: torch.Tensor, train_cols: torch.Tensor, emb: to
     if len(train_sets) == 0:
         raise ValueError("no training image has a positive label: cannot build the label-set pool")
     to_unseen = torch.full((num_labels,), -1, dtype=torch.long)
-    to_unseen[seen] = nearest_unseen(emb, seen, unseen)
+    if len(unseen):
+        to_unseen[seen] = nearest_unseen(emb, seen, unseen)
     n = len(train_sets)
     pools = []
     for _ in range(int(repeats)):
         for frac, kind in ((seen_fraction, "seen"), (unseen_fraction, "unseen"), (mixed_fraction, "mixed")):
             m = int(n * frac)
-            if m == 0:
+            if m == 0 or (kind != "seen" and len(unseen) == 0):
                 continue
             pick = train_sets[torch.randperm(n, generator=generator)[:m]]
             out = torch.zeros(m, num_labels, dtype=torch.bool)
@@ -73,9 +80,12 @@ def build_label_pool(train_sets: torch.Tensor, train_cols: torch.Tensor, emb: to
                 out[rows[keep], labels[keep]] = True
                 out[rows[~keep], to_unseen[labels[~keep]]] = True
             pools.append(out)
+    if not pools:
+        raise ValueError("the label-set pool is empty: raise method.pool.seen_fraction")
     pool = torch.cat(pools)
     cover = pool.sum(0)
-    covered_unseen = cover[unseen][cover[unseen] > 0]
+    ref = unseen if len(unseen) else seen
+    covered_unseen = cover[ref][cover[ref] > 0]
     min_uc = int(covered_unseen.min()) if len(covered_unseen) else 1
     relevant = torch.zeros(num_labels, dtype=torch.bool)
     relevant[seen] = True
