@@ -8,7 +8,7 @@ from omegaconf import open_dict
 
 from tests.helpers import compose_cfg, shrink
 from zsl_lightning.data.multi_label import MultiLabelBatchLoader
-from zsl_lightning.eval.label_pool import build_label_pool, nearest_unseen, random_ranks
+from zsl_lightning.eval.label_pool import build_label_pool, column_counts, nearest_unseen, random_ranks
 from zsl_lightning.nn.fusion import ALF, CLF, FLF, mean_label_embedding
 from zsl_lightning.pipeline import build_datamodule, build_method
 
@@ -94,6 +94,18 @@ def test_label_pool_kinds():
     assert (mixed[:, :4].sum(1) == 1).all() and mixed[:, 4:].any(1).all()
 
 
+def test_label_pool_without_unseen_labels_is_the_training_sets():
+    # standard multi-label classification: every label seen; a label no training image has still gets sets
+    emb = torch.eye(4)
+    seen, unseen = torch.arange(4), torch.arange(0)
+    train_sets = torch.tensor([[1, 1, 0, 0], [0, 1, 0, 0], [1, 0, 0, 1]]).bool()
+    pool = build_label_pool(train_sets, seen, emb, seen, unseen, 4, torch.Generator().manual_seed(0))
+    assert pool.shape == (3, 4)  # unseen / mixed shares are skipped, not failed
+    rows = lambda m: sorted(map(tuple, m[:, [0, 1, 3]].int().tolist()))  # noqa: E731 (the pool is shuffled)
+    assert rows(pool) == rows(train_sets)
+    assert pool[:, 2].sum() == 1  # label 2 (no training image) joins as many sets as the least-covered label
+
+
 def test_mixed_sets_keep_a_uniformly_random_half_at_any_pool_size():
     # two sets far down a huge pool (ids 10M and 10M + 1, 3 and 2 labels): the float32 key of the old code
     # (ids * 2.0 + u, u in [0, 1)) could not order them at all past 2**23 sets
@@ -114,6 +126,7 @@ def test_label_pool_covers_every_unseen_label():
     pool = build_label_pool(train_sets, seen, emb, seen, unseen, 4, torch.Generator().manual_seed(0), 1.0, 1.0, 0.0)
     cover = pool.sum(0)
     assert cover[3] >= 1 and cover[3] == cover[2]  # as often as the least-covered covered unseen label
+    assert torch.equal(column_counts(pool, rows=2), cover)  # the chunked count the pool uses
 
 
 # ------------------------------------------------------------------------------ manual steps
@@ -207,6 +220,22 @@ def test_gzsl_classifier_data_follows_the_config(tmp_path, cache_dir, monkeypatc
     m.fit_scorer(m.data, "gzsl", cols)
     assert len(seen["x"]) == n_syn
     assert torch.cdist(seen["x"], real).min() > 1e-4  # no real training feature slipped in
+
+
+def test_synthesize_sets_fills_one_tensor_like_the_plain_loop(tmp_path, cache_dir):
+    m, _ = _bound("flf_clswgan", tmp_path, cache_dir)
+    m.syn_per_set = 2
+    sets = torch.zeros(5, len(m.data.class_embeddings), dtype=torch.bool)
+    sets[torch.arange(5), torch.tensor([0, 3, 7, 1, 2])] = True
+    sets[1, 4] = True
+    torch.manual_seed(0)
+    got = m.synthesize_sets(sets, chunk=3)
+    torch.manual_seed(0)
+    m.eval()
+    y = sets.float().repeat_interleave(2, dim=0)  # set i -> rows 2i, 2i + 1
+    want = torch.cat([m.generate(m.sample_noise(len(y[i : i + 3])), y[i : i + 3], m.data.class_embeddings)
+                      for i in range(0, len(y), 3)])
+    assert got.shape == (10, m.data.feature_dim) and torch.allclose(got, want.detach())
 
 
 # ------------------------------------------------------------------------------ mixed precision

@@ -66,7 +66,10 @@ class MinMax:
     mx: float
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.lo) / self.scale / self.mx).astype(np.float32)
+        out = np.subtract(x, self.lo, dtype=np.float32)  # one new array, then in place (chunks are ~134 MB)
+        out /= self.scale
+        out /= self.mx
+        return out
 
 
 def _identity(x: np.ndarray) -> np.ndarray:
@@ -116,9 +119,10 @@ class RowStore:
         import h5py
 
         lo, hi = int(sel[0]), int(sel[-1]) + 1
+        pick = slice(None) if hi - lo == len(sel) else sel - lo  # a contiguous run needs no gather copy
         with h5py.File(self.info.path, "r") as f:
-            y = np.asarray(f[self.info.labels_key][lo:hi])[sel - lo]
-            x = None if labels_only else np.asarray(f[self.info.features_key][lo:hi])[sel - lo]
+            y = np.asarray(f[self.info.labels_key][lo:hi])[pick]
+            x = None if labels_only else np.asarray(f[self.info.features_key][lo:hi])[pick]
         if self.cols is not None:
             y = y[:, self.cols]
         check_label_values(y, self.info.path)
@@ -485,7 +489,7 @@ class MultiLabelDataModule(ZSLDataModule):
         store = RowStore(info, rows, cols)
         keep = []
         for _, y in store.chunks(self.chunk_rows, labels_only=True):
-            n_pos = (y > 0).sum(1).numpy()
+            n_pos = np.count_nonzero(y.numpy() > 0, axis=1)  # numpy: no int64 copy of the chunk (torch makes one)
             ok = n_pos >= lo
             if hi is not None:
                 ok &= n_pos <= int(hi)

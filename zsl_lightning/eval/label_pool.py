@@ -31,6 +31,15 @@ def nearest_unseen(emb: torch.Tensor, seen: torch.Tensor, unseen: torch.Tensor) 
     return unseen[d.argmin(1)]
 
 
+def column_counts(mask: torch.Tensor, rows: int = 16384) -> torch.Tensor:
+    """``mask.sum(0)`` for a bool matrix, ``rows`` rows at a time: torch's bool reductions first convert the
+    whole operand to int64 (8 B per entry: 2.6 GB for a NUS-WIDE-sized pool)."""
+    out = torch.zeros(mask.shape[1], dtype=torch.long)
+    for i in range(0, len(mask), rows):
+        out += mask[i : i + rows].sum(0)
+    return out
+
+
 def random_ranks(rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """For entries grouped by ``rows`` (set ids), each entry's rank within its set in a uniformly random order.
 
@@ -83,7 +92,7 @@ def build_label_pool(train_sets: torch.Tensor, train_cols: torch.Tensor, emb: to
     if not pools:
         raise ValueError("the label-set pool is empty: raise method.pool.seen_fraction")
     pool = torch.cat(pools)
-    cover = pool.sum(0)
+    cover = column_counts(pool)
     ref = unseen if len(unseen) else seen
     covered_unseen = cover[ref][cover[ref] > 0]
     min_uc = int(covered_unseen.min()) if len(covered_unseen) else 1

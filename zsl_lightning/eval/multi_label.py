@@ -18,12 +18,21 @@ from zsl_lightning.eval.multilabel_metrics import multilabel_metrics
 
 @torch.no_grad()
 def score_store(scorer, store, device, chunk_rows: int, dtype: str = "float32") -> tuple[torch.Tensor, torch.Tensor]:
-    """Scores (CPU, ``dtype``) and int8 labels of every image of ``store``."""
-    scores, labels = [], []
+    """Scores (CPU, ``dtype``) and int8 labels of every image of ``store``, written chunk by chunk into
+    preallocated tensors (no list + cat: the score matrix exists once)."""
+    scores = labels = None
+    i = 0
     for x, y in store.chunks(chunk_rows):
-        scores.append(scorer(x.to(device)).to("cpu", getattr(torch, dtype)))
-        labels.append(y.cpu())
-    return torch.cat(scores), torch.cat(labels)
+        s = scorer(x.to(device))
+        if scores is None:
+            scores = torch.empty(len(store), s.shape[1], dtype=getattr(torch, dtype))
+            labels = torch.empty(len(store), y.shape[1], dtype=torch.int8)
+        scores[i : i + len(s)] = s
+        labels[i : i + len(y)] = y
+        i += len(s)
+    if scores is None:
+        return torch.empty(0, 0), torch.empty(0, 0, dtype=torch.int8)
+    return scores, labels
 
 
 def evaluate_task(scorer, split, task: str, device, empty: str = "skip") -> dict[str, float]:

@@ -18,9 +18,13 @@ from __future__ import annotations
 import torch
 
 
-def average_precision(scores: torch.Tensor, labels: torch.Tensor, block: int = 64) -> torch.Tensor:
-    """AP of every column (label); NaN for a label without a positive among its known images."""
+def average_precision(scores: torch.Tensor, labels: torch.Tensor, block: int | None = None) -> torch.Tensor:
+    """AP of every column (label); NaN for a label without a positive among its known images.
+
+    Columns are processed ``block`` at a time (default: about 2M entries per block); a block needs ~16
+    float64 / int64 temporaries of N × block (N = 107,859: 19 columns, ~0.25 GB in all)."""
     n, c = scores.shape
+    block = int(block) if block else max(1, (1 << 21) // max(n, 1))
     out = torch.empty(c, dtype=torch.float64)
     for j0 in range(0, c, block):
         s = scores[:, j0 : j0 + block].double()
@@ -62,7 +66,8 @@ def topk_prf(scores: torch.Tensor, labels: torch.Tensor, k: int, chunk_elems: in
     """Micro precision, recall and F1 of the top-``k`` labels of every image.
 
     Rows are processed in chunks of about ``chunk_elems`` scores with ``torch.topk`` (no N × C index
-    matrix): per chunk a few ``chunk × C`` temporaries (float32 scores, bools, int32 ranks), ~16 MB each.
+    matrix, no N × C temporary at all): per chunk a few ``chunk × C`` temporaries (float32 scores, bools,
+    int32 ranks), ~16 MB each.
     Ties at the k-th score go to the lower columns, as a stable descending sort would do.
     """
     n, c = scores.shape
@@ -70,7 +75,7 @@ def topk_prf(scores: torch.Tensor, labels: torch.Tensor, k: int, chunk_elems: in
     if n == 0 or k == 0:
         return 0.0, 0.0, 0.0
     rows = max(1, int(chunk_elems) // max(1, c))
-    tp = 0
+    tp = n_pos = 0
     for i in range(0, n, rows):
         s = scores[i : i + rows].float()
         pos = labels[i : i + rows] > 0
@@ -80,8 +85,9 @@ def topk_prf(scores: torch.Tensor, labels: torch.Tensor, k: int, chunk_elems: in
         # among the scores equal to the k-th one, the lowest columns fill the remaining k - #above places
         free = k - above.sum(1, keepdim=True, dtype=torch.int32)
         take = above | (tied & (torch.cumsum(tied, 1, dtype=torch.int32) <= free))
-        tp += int((take & pos).sum())
-    n_pos = int((labels > 0).sum())
+        # count_nonzero: ``bool.sum()`` would upcast the whole operand to int64 first (8 B per entry)
+        tp += int(torch.count_nonzero(take & pos))
+        n_pos += int(torch.count_nonzero(pos))
     p = tp / (n * k)
     r = tp / n_pos if n_pos else 0.0
     f1 = 2 * p * r / (p + r) if p + r else 0.0
