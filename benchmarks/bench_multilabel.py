@@ -4,11 +4,16 @@
 Writes a random training file of ``--rows`` x ``--dim`` float32 features (default: NUS-WIDE's VGG19 train
 set, 161,789 x 4,096 = 2.65 GB) plus label files in the released layout (925 / 81 labels), then
 1. fits the MinMax preprocessing by streaming (one pass),
-2. runs one epoch of training batches (batch 64, 5 critic batches per step) with ``in_memory=false``,
+2. runs one epoch of training batches (batch 64, 5 critic batches per step) with ``in_memory=false``
+   (``--no-epoch`` skips it),
 3. optionally (``--clf``) times training steps of the paper-sized CLF-f-VAEGAN generator on those batches,
+4. optionally (``--eval``) runs the evaluation at NUS-WIDE's test size (``--test-rows`` 107,859 by default
+   then): a random linear scorer (4,096 → 81 / 1,006) over the streamed ZSL and GZSL test files, chunk by
+   chunk, then mAP and P / R / F1 @ 3, 5 — what every evaluation of a method costs beyond its classifier,
 and prints rows/s and the process's peak resident memory. A benchmark, not a test.
 
   python benchmarks/bench_multilabel.py [--rows 161789] [--dim 4096] [--workdir /tmp/bench_ml] [--clf]
+  python benchmarks/bench_multilabel.py --rows 16384 --no-epoch --eval      # the evaluation case alone
 """
 
 from __future__ import annotations
@@ -16,11 +21,15 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+# measure this checkout's package, not whichever zsl_lightning the interpreter has installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def peak_rss_gb() -> float:
@@ -50,15 +59,37 @@ def write_files(root: Path, rows: int, dim: int, test_rows: int) -> None:
                 fy[i : i + m] = y
 
 
+def evaluate(split, dim: int) -> None:
+    """Score the streamed test files with a random linear layer and compute every metric (both tasks)."""
+    from zsl_lightning.eval.multi_label import evaluate_task
+
+    before = peak_rss_gb()
+    print(f"evaluation: {len(split.eval_gzsl):,} test images, streamed={not split.eval_gzsl.in_memory}, scores "
+          f"{split.eval_scores_dtype}, chunk_rows {split.chunk_rows:,}; peak RSS so far {before:.2f} GiB")
+    g = torch.Generator().manual_seed(0)
+    for task, cols in (("zsl", split.eval_zsl_cols), ("gzsl", split.eval_gzsl_cols)):
+        w, b = torch.randn(dim, len(cols), generator=g) / dim**0.5, torch.zeros(len(cols))
+        t = time.perf_counter()
+        m = evaluate_task(lambda x, w=w, b=b: x.flatten(1) @ w + b, split, task, torch.device("cpu"))
+        n, c = len(split.eval_gzsl), len(cols)
+        print(f"  {task}: {n:,} x {c:,} scores ({n * c * 5 / 2**30:.2f} GiB as float32 + int8 labels) in "
+              f"{time.perf_counter() - t:.1f} s; mAP {m[f'{task}_mAP']:.2f} (random weights); "
+              f"peak RSS {peak_rss_gb():.2f} GiB")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=161_789)
     p.add_argument("--dim", type=int, default=4096)
-    p.add_argument("--test-rows", type=int, default=2048)
+    p.add_argument("--test-rows", type=int, default=None, help="test images (default 2,048; 107,859 with --eval)")
     p.add_argument("--workdir", default="/tmp/bench_ml")
     p.add_argument("--keep", action="store_true", help="reuse / keep the generated files")
     p.add_argument("--clf", action="store_true", help="also time paper-sized CLF-f-VAEGAN steps")
+    p.add_argument("--eval", action="store_true", help="also run a NUS-WIDE-sized ZSL + GZSL evaluation")
+    p.add_argument("--no-epoch", action="store_true", help="skip the streamed training epoch")
     a = p.parse_args()
+    if a.test_rows is None:
+        a.test_rows = 107_859 if a.eval else 2048
     from zsl_lightning.data.multi_label import MultiLabelBatchLoader, MultiLabelDataModule
     from zsl_lightning.data.samplers import RandomBatches
 
@@ -66,19 +97,24 @@ def main() -> None:
     if not (a.keep and root.exists()):
         t = time.perf_counter()
         write_files(root, a.rows, a.dim, a.test_rows)
-        print(f"wrote {a.rows:,} x {a.dim} features ({a.rows * a.dim * 4 / 2**30:.2f} GiB) in {time.perf_counter() - t:.0f} s")
+        print(f"wrote {a.rows:,} x {a.dim} training and 2 x {a.test_rows:,} x {a.dim} test features "
+              f"({a.rows * a.dim * 4 / 2**30:.2f} + 2 x {a.test_rows * a.dim * 4 / 2**30:.2f} GiB) in "
+              f"{time.perf_counter() - t:.0f} s")
     base = peak_rss_gb()
     dm = MultiLabelDataModule(root=str(root), in_memory=False)
     t = time.perf_counter()
     split = dm.split("test")  # label filter + streamed MinMax fit
     print(f"split (filter + MinMax fit, streamed): {time.perf_counter() - t:.1f} s, {len(split.train):,} rows")
     plan = RandomBatches(batch_size=64, batches_per_step=5)
-    t, n = time.perf_counter(), 0
-    for batch in MultiLabelBatchLoader(split, plan, 0, lambda: 0, 0, torch.device("cpu")):
-        n += batch["x"].shape[0] * batch["x"].shape[1]
-    dt = time.perf_counter() - t
-    print(f"one streamed epoch: {n:,} rows in {dt:.1f} s = {n / dt:,.0f} rows/s")
+    if not a.no_epoch:
+        t, n = time.perf_counter(), 0
+        for batch in MultiLabelBatchLoader(split, plan, 0, lambda: 0, 0, torch.device("cpu")):
+            n += batch["x"].shape[0] * batch["x"].shape[1]
+        dt = time.perf_counter() - t
+        print(f"one streamed epoch: {n:,} rows in {dt:.1f} s = {n / dt:,.0f} rows/s")
     print(f"peak RSS {peak_rss_gb():.2f} GiB (before loading: {base:.2f} GiB); file {a.rows * a.dim * 4 / 2**30:.2f} GiB")
+    if a.eval:
+        evaluate(split, a.dim)
     if a.clf:
         from zsl_lightning.nn.fusion import CLF
 

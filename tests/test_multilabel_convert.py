@@ -95,3 +95,53 @@ def test_convert_openimages(tmp_path):
     assert split.class_names == ["Apple", "Big cat", "Car", "Umbrella", "Van"]
     assert split.eval_zsl.y.tolist() == [[1, 0]]  # t1: Umbrella +1, Van unknown
     assert split.eval_gzsl.y.tolist() == [[-1, 0, 0, 1, 0], [0, 1, 0, 0, 0]]
+
+
+def test_convert_nuswide_standard(tmp_path):
+    """scripts/convert_nuswide_standard.py: ground-truth files → labels_81 beside the released training file
+    (features linked, not copied), the row-order check against Train_Tags1k.dat, --labels-npy, --in-place."""
+    import pytest
+
+    from zsl_lightning.data.multilabel_format import NUSWIDE_FILES, STANDARD_FILES, read_lines
+    from zsl_lightning.data.synthetic_ml import generate_nuswide_layout
+
+    conv = _script("convert_nuswide_standard")
+    root = generate_nuswide_layout(tmp_path / "NUS-WIDE", num_seen=12, num_unseen=4, num_train=60, num_test=20,
+                                   feature_dim=8, num_topics=3)
+    concepts = read_lines(root / NUSWIDE_FILES["concepts"])
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, (60, 4))
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    for j, c in enumerate(concepts):
+        (gt / f"Labels_{c}_Train.txt").write_text("".join(f"{v}\n" for v in y[:, j]))
+    with h5py.File(root / NUSWIDE_FILES["train"], "r") as f:
+        tags = (f["labels"][()] > 0).astype(int)  # TagList1k here = the 12 seen tags
+    dat = tmp_path / "Train_Tags1k.dat"
+    dat.write_text("".join("\t".join(map(str, r)) + "\n" for r in tags))
+
+    out = conv.convert(root, groundtruth=gt, tags_dat=dat)
+    assert out == root / STANDARD_FILES["nuswide"]
+    with h5py.File(out, "r") as f, h5py.File(root / NUSWIDE_FILES["train"], "r") as g:
+        assert isinstance(f.get("features", getlink=True), h5py.ExternalLink)  # no copy of the features
+        assert np.array_equal(f["features"][()], g["features"][()])
+        assert f["labels_81"].dtype == np.int8 and np.array_equal(f["labels_81"][()], np.where(y > 0, 1, -1))
+    dm = MultiLabelDataModule(root=str(root), mode="standard")
+    dm.load()
+    assert dm.info["num_seen"] == 4
+
+    dat.write_text("".join("\t".join(map(str, r)) + "\n" for r in tags[::-1]))  # rows in another order
+    with pytest.raises(SystemExit, match="not in TrainImagelist order"):
+        conv.convert(root, groundtruth=gt, tags_dat=dat, out=tmp_path / "never.h5")
+    assert not (tmp_path / "never.h5").exists()
+    (gt / f"Labels_{concepts[0]}_Train.txt").write_text("1\n0\n")
+    with pytest.raises(SystemExit, match="2 lines but the training file has 60 rows"):
+        conv.convert(root, groundtruth=gt)
+
+    np.save(tmp_path / "y.npy", np.where(y > 0, 1, -1))
+    conv.convert(root, labels_npy=tmp_path / "y.npy", in_place=True)
+    with h5py.File(root / NUSWIDE_FILES["train"], "r") as f:
+        assert np.array_equal(f["labels_81"][()], np.where(y > 0, 1, -1))
+    dm = MultiLabelDataModule(root=str(root), mode="standard", files={"train_standard": NUSWIDE_FILES["train"]})
+    dm.load()
+    assert dm.info["num_train_images"] == 60

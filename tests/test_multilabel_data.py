@@ -15,6 +15,7 @@ from zsl_lightning.data.multi_label import MultiLabelDataModule
 from zsl_lightning.data.multilabel_format import (
     NUSWIDE_FILES,
     RESOURCES,
+    STANDARD_FILES,
     read_lines,
     read_nuswide_label_space,
     read_openimages_classes,
@@ -104,6 +105,41 @@ def test_streaming_equals_in_memory(tmp_path):
     xm = torch.cat([x for x, _ in mem.train.chunks(64)])
     xs = torch.cat([x for x, _ in st.train.chunks(64)])
     assert torch.equal(xm, xs)
+
+
+def test_train_label_sets_stream_a_subset_chosen_before_reading(tmp_path, monkeypatch):
+    from zsl_lightning.data.multi_label import RowStore
+
+    root = nuswide(tmp_path)
+    mem = load(root, in_memory=True).split("test")
+    st = load(root, in_memory=False, chunk_rows=16).split("test")
+    full = mem.train.y > 0
+    assert torch.equal(st.train_label_sets(), full) and torch.equal(mem.train_label_sets(), full)
+    # the same rows, in the same order, as subsampling the whole matrix would give (old behaviour)
+    expected = full[torch.randperm(len(full), generator=torch.Generator().manual_seed(7))[:50]]
+    assert torch.equal(mem.train_label_sets(50, seed=7), expected)
+    reads = []
+    real_read = RowStore.read_chunk
+
+    def spy(self, j, chunk_rows, labels_only=False):
+        reads.append((len(self.rows[j * chunk_rows : (j + 1) * chunk_rows]), labels_only))
+        return real_read(self, j, chunk_rows, labels_only)
+
+    monkeypatch.setattr(RowStore, "read_chunk", spy)
+    assert torch.equal(st.train_label_sets(50, seed=7), expected)
+    assert reads and all(labels_only and n <= 16 for n, labels_only in reads)  # labels only, one chunk at a time
+    reads.clear()
+    st.train_label_sets(1, seed=7)
+    assert len(reads) == 1  # chunks without a chosen row are not read
+
+
+def test_eval_scores_dtype_auto_is_float32_unless_over_budget(tmp_path, capsys):
+    root = nuswide(tmp_path)
+    assert load(root).split("test").eval_scores_dtype == "float32"
+    # 80 test images x 25 labels x 4 B = 8 kB > 1e-6 GB
+    assert load(root, eval_scores_max_gb=1e-6).split("test").eval_scores_dtype == "float16"
+    assert "float16" in capsys.readouterr().err
+    assert load(root, eval_scores_dtype="float32", eval_scores_max_gb=1e-6).split("test").eval_scores_dtype == "float32"
 
 
 def test_streaming_batches_are_deterministic_and_bounded(tmp_path):
@@ -220,3 +256,104 @@ def test_no_valid_training_image(tmp_path):
     _edit(root, "train", lambda d: d.__setitem__("labels", -np.ones_like(d["labels"])))
     with pytest.raises(DataError, match="positive"):
         load(root).split("test")
+
+
+# ------------------------------------------------------------------------------ standard mode (Table 4)
+def standard_layout(tmp_path, n_test_without=7, **kw) -> tuple[Path, np.ndarray, np.ndarray]:
+    """The tiny NUS-WIDE layout plus its Table-4 file, written by scripts/convert_nuswide_standard.py from
+    NUS-WIDE-style ground truth (Labels_<concept>_Train.txt). The concept labels are a fixed linear
+    function of the features (learnable); the first ``n_test_without`` test images get no positive concept.
+    Returns (root, train labels_81, test labels over the concepts)."""
+    import importlib.util
+
+    root = nuswide(tmp_path, **kw)
+    concepts = read_lines(root / NUSWIDE_FILES["concepts"])
+    rng = np.random.default_rng(5)
+    with h5py.File(root / NUSWIDE_FILES["train"], "r") as f:
+        x_tr = f["features"][()]
+    w = rng.standard_normal((x_tr.shape[1], len(concepts)))
+    cut = np.quantile(x_tr @ w, 0.75, axis=0)
+
+    def concept_labels(x):
+        return np.where(x @ w > cut, 1, -1).astype(np.int8)
+
+    y_tr = concept_labels(x_tr)
+    gt = tmp_path / "Groundtruth" / "TrainTestLabels"
+    gt.mkdir(parents=True)
+    for j, c in enumerate(concepts):
+        (gt / f"Labels_{c}_Train.txt").write_text("".join(f"{int(v > 0)}\n" for v in y_tr[:, j]))
+    with h5py.File(root / NUSWIDE_FILES["zsl_test"], "r+") as f:
+        y_te = concept_labels(f["features"][()])
+        y_te[:n_test_without] = -1
+        f["labels"][...] = y_te
+    spec = importlib.util.spec_from_file_location("conv_std", ROOT / "scripts" / "convert_nuswide_standard.py")
+    conv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conv)
+    conv.convert(root, groundtruth=gt)
+    return root, y_tr, y_te
+
+
+def test_standard_mode_trains_and_tests_on_the_concepts(tmp_path):
+    root, y_tr, y_te = standard_layout(tmp_path)
+    dm = load(root, mode="standard")
+    assert dm.tasks == ("std",)
+    info = dm.info
+    assert (info["num_seen"], info["num_unseen"], info["num_classes"], info["mode"]) == (5, 0, 5, "standard")
+    has_pos = (y_te > 0).any(1)
+    assert info["num_test_images"] == int(has_pos.sum()) <= 80 - 7  # LESA: test images without a concept dropped
+    split = dm.split("test")
+    full = load(root)  # the zsl-mode view of the same files
+    assert split.class_names == full.split("test").class_names[20:]  # the 81 concepts (here 5), Concepts81 order
+    assert torch.allclose(split.class_embeddings, full.split("test").class_embeddings[20:])
+    assert split.seen_classes.tolist() == split.train_cols.tolist() == split.eval_gzsl_cols.tolist() == list(range(5))
+    assert len(split.unseen_classes) == 0
+    assert [t[0] for t in split.eval_tasks] == ["std"] and split.eval_tasks[0][1] == "gzsl"
+    n_pos = (y_tr > 0).sum(1)
+    kept = (n_pos >= 1) & (n_pos <= 10)
+    assert torch.equal(split.train.y, torch.as_tensor(y_tr[kept]))  # labels_81, not the 925 tags
+    assert torch.equal(split.eval_gzsl.y, torch.as_tensor(y_te[has_pos]))
+    with h5py.File(root / NUSWIDE_FILES["zsl_test"], "r") as f:  # test features MinMax-scaled like training
+        x_te = torch.as_tensor(f["features"][()][has_pos])
+    assert split.eval_gzsl.x.shape == x_te.shape and split.eval_gzsl.x.max() <= 1.5
+
+
+def test_standard_mode_dev_split_is_a_row_holdout_of_the_training_file(tmp_path):
+    root, y_tr, _ = standard_layout(tmp_path)
+    dm = load(root, mode="standard")
+    dev = dm.split("dev")
+    assert dev.eval_prefix == "val" and len(dev.unseen_classes) == 0 and len(dev.train_cols) == 5
+    n_val = round(0.2 * len(y_tr))
+    tail = y_tr[-n_val:]
+    assert torch.equal(dev.eval_gzsl.y, torch.as_tensor(tail[(tail > 0).any(1)]))
+    assert dev.train.rows.max() < len(y_tr) - n_val and dev.eval_gzsl.rows.min() >= len(y_tr) - n_val
+    # no test file is read for the dev split
+    (root / NUSWIDE_FILES["zsl_test"]).write_bytes(b"not hdf5")
+    assert len(MultiLabelDataModule.split(dm, "dev").eval_gzsl) == len(dev.eval_gzsl)
+
+
+def test_standard_mode_names_what_is_missing(tmp_path):
+    root = nuswide(tmp_path)
+    with pytest.raises(MissingFilesError) as e:  # the released files alone: no 81-concept training labels
+        load(root, mode="standard")
+    msg = str(e.value)
+    assert "nus_std_train_vgg19.h5" in msg and "convert_nuswide_standard.py" in msg and "labels_81" in msg
+    # a training file without the dataset: the message names the key, the file and the script
+    with pytest.raises(DataError) as e:
+        load(root, mode="standard", files={"train_standard": NUSWIDE_FILES["train"]})
+    msg = str(e.value)
+    assert "'labels_81'" in msg and "nus_seen_train_vgg19.h5" in msg and "convert_nuswide_standard.py" in msg
+    assert "labels_81" not in str(load(root).info)  # zsl mode does not need the file
+
+
+def test_standard_mode_bad_inputs(tmp_path):
+    root, _, _ = standard_layout(tmp_path)
+    std = root / STANDARD_FILES["nuswide"]
+    with h5py.File(std, "r+") as f:
+        y = f["labels_81"][()]
+        del f["labels_81"]
+        f.create_dataset("labels_81", data=y[:, :-1])
+    with pytest.raises(DataError, match="expected 5"):
+        load(root, mode="standard")
+    (root / NUSWIDE_FILES["train"]).rename(root / "moved.h5")  # the external link's target
+    with pytest.raises(DataError, match="cannot be opened"):
+        load(root, mode="standard")

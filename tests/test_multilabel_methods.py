@@ -8,7 +8,7 @@ from omegaconf import open_dict
 
 from tests.helpers import compose_cfg, shrink
 from zsl_lightning.data.multi_label import MultiLabelBatchLoader
-from zsl_lightning.eval.label_pool import build_label_pool, nearest_unseen
+from zsl_lightning.eval.label_pool import build_label_pool, column_counts, nearest_unseen, random_ranks
 from zsl_lightning.nn.fusion import ALF, CLF, FLF, mean_label_embedding
 from zsl_lightning.pipeline import build_datamodule, build_method
 
@@ -55,16 +55,26 @@ def test_clf_fuses_two_tokens_eqs3_5():
     assert g.attn.num_heads == 8 and g.attn.in_proj_bias is None  # released code: no projection bias
 
 
-def test_clf_paper_size_is_about_180m_parameters():
-    # count without allocating: G_a and G_f (4,396 -> 4,096 -> 4,096 each), attention (4 x 4,096^2), f (8,192)
-    d, e, h, f = 4096, 300, 4096, 8192
-    branch = (e + e) * h + h + h * d + d
-    total = 2 * branch + 4 * d * d + (d * f + f) + (f * d + d)
-    assert 1.6e8 < total < 2.0e8
-    small = CLF(e, e, 64, hidden=[32], ffn_hidden=128)
-    n_small = sum(p.numel() for p in small.parameters())
-    b = (e + e) * 32 + 32 + 32 * 64 + 64
-    assert n_small == 2 * b + 4 * 64 * 64 + (64 * 128 + 128) + (128 * 64 + 64)
+def test_clf_paper_size_is_about_180m_parameters(tmp_path):
+    # the shipped clf_vaegan config at NUS-WIDE sizes (VGG19 fc7 4,096, GloVe 300), built on the meta device
+    # (no memory allocated): REFERENCE — attention 67M + FFN 67M + two generators, ~180M in all
+    from hydra.utils import instantiate
+
+    cfg = compose_cfg(["method=clf_vaegan", "data=nuswide"], tmp_path)
+    with open_dict(cfg):
+        cfg.data_info = {"feature_dim": 4096, "embedding_dim": 300}
+    with torch.device("meta"):
+        g = instantiate(cfg.method.generator)
+    assert isinstance(g, CLF) and g.attn.in_proj_weight.is_meta
+
+    def count(m):
+        return sum(p.numel() for p in m.parameters())
+
+    assert count(g.attn) == 4 * 4096 * 4096  # W_Q, W_K, W_V, W_O without bias (H = 8 heads of 512)
+    assert count(g.ffn) == 4096 * 8192 + 8192 + 8192 * 4096 + 4096
+    assert count(g.alf) == count(g.flf) == (300 + 300) * 4096 + 4096 + 4096 * 4096 + 4096
+    assert count(g) == count(g.attn) + count(g.ffn) + count(g.alf) + count(g.flf)
+    assert 1.65e8 < count(g) < 1.85e8, count(g)
 
 
 # ------------------------------------------------------------------------------ the label-set pool
@@ -84,6 +94,31 @@ def test_label_pool_kinds():
     assert (mixed[:, :4].sum(1) == 1).all() and mixed[:, 4:].any(1).all()
 
 
+def test_label_pool_without_unseen_labels_is_the_training_sets():
+    # standard multi-label classification: every label seen; a label no training image has still gets sets
+    emb = torch.eye(4)
+    seen, unseen = torch.arange(4), torch.arange(0)
+    train_sets = torch.tensor([[1, 1, 0, 0], [0, 1, 0, 0], [1, 0, 0, 1]]).bool()
+    pool = build_label_pool(train_sets, seen, emb, seen, unseen, 4, torch.Generator().manual_seed(0))
+    assert pool.shape == (3, 4)  # unseen / mixed shares are skipped, not failed
+    rows = lambda m: sorted(map(tuple, m[:, [0, 1, 3]].int().tolist()))  # noqa: E731 (the pool is shuffled)
+    assert rows(pool) == rows(train_sets)
+    assert pool[:, 2].sum() == 1  # label 2 (no training image) joins as many sets as the least-covered label
+
+
+def test_mixed_sets_keep_a_uniformly_random_half_at_any_pool_size():
+    # two sets far down a huge pool (ids 10M and 10M + 1, 3 and 2 labels): the float32 key of the old code
+    # (ids * 2.0 + u, u in [0, 1)) could not order them at all past 2**23 sets
+    rows = torch.tensor([10_000_000] * 3 + [10_000_001] * 2)
+    firsts = []
+    for seed in range(300):
+        rank = random_ranks(rows, torch.Generator().manual_seed(seed))
+        assert sorted(rank[:3].tolist()) == [0, 1, 2] and sorted(rank[3:].tolist()) == [0, 1]
+        firsts.append(int(rank[0]))
+    counts = torch.bincount(torch.tensor(firsts), minlength=3)
+    assert (counts > 60).all(), counts  # each of 3 ranks ~100 times
+
+
 def test_label_pool_covers_every_unseen_label():
     emb = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.95, 0.05], [-1.0, -1.0]])  # unseen 3 is nobody's nearest
     seen, unseen = torch.tensor([0, 1]), torch.tensor([2, 3])
@@ -91,6 +126,7 @@ def test_label_pool_covers_every_unseen_label():
     pool = build_label_pool(train_sets, seen, emb, seen, unseen, 4, torch.Generator().manual_seed(0), 1.0, 1.0, 0.0)
     cover = pool.sum(0)
     assert cover[3] >= 1 and cover[3] == cover[2]  # as often as the least-covered covered unseen label
+    assert torch.equal(column_counts(pool, rows=2), cover)  # the chunked count the pool uses
 
 
 # ------------------------------------------------------------------------------ manual steps
@@ -154,10 +190,122 @@ def test_ml_vaegan_encoder_generator_step_keeps_critic(tmp_path, cache_dir):
     assert not _changed(before["discriminator"], m.discriminator)
 
 
-def test_gzsl_classifier_data_follows_the_config(tmp_path, cache_dir):
+def test_gzsl_classifier_data_follows_the_config(tmp_path, cache_dir, monkeypatch):
+    import zsl_lightning.methods.multilabel as ml
+
     m, _ = _bound("alf_vaegan", tmp_path, cache_dir)
     xr, yr = m.real_training_features(m.data)
     assert len(xr) == len(m.data.train) and yr.shape[1] == len(m.data.train_cols)
     m.gzsl_real_rows = 50
     xr, _ = m.real_training_features(m.data)
     assert len(xr) == 50
+
+    # what the GZSL classifier is trained on: capture its inputs instead of fitting it
+    seen = {}
+
+    def capture(x, targets, num_classes, **kw):
+        seen["x"], seen["targets"] = x, targets
+        return torch.nn.Linear(x.shape[1], num_classes)
+
+    monkeypatch.setattr(ml, "fit_softmax_classifier", capture)
+    cols, real = m.data.eval_gzsl_cols, m.data.train.x.flatten(1)
+    n_syn = len(m.label_pool(m.data)) * m.syn_per_set
+    m.gzsl_real, m.gzsl_real_rows = True, None
+    m.fit_scorer(m.data, "gzsl", cols)
+    assert len(seen["x"]) == n_syn + len(real)
+    assert torch.equal(seen["x"][n_syn:], real)  # the paper: real seen features join the synthetic ones
+    at = [cols.tolist().index(c) for c in m.data.train_cols.tolist()]
+    assert torch.equal(seen["targets"][n_syn:, at], (m.data.train.y > 0).float())
+    m.gzsl_real = False  # the released code: synthetic features only
+    m.fit_scorer(m.data, "gzsl", cols)
+    assert len(seen["x"]) == n_syn
+    assert torch.cdist(seen["x"], real).min() > 1e-4  # no real training feature slipped in
+
+
+def test_synthesize_sets_fills_one_tensor_like_the_plain_loop(tmp_path, cache_dir):
+    m, _ = _bound("flf_clswgan", tmp_path, cache_dir)
+    m.syn_per_set = 2
+    sets = torch.zeros(5, len(m.data.class_embeddings), dtype=torch.bool)
+    sets[torch.arange(5), torch.tensor([0, 3, 7, 1, 2])] = True
+    sets[1, 4] = True
+    torch.manual_seed(0)
+    got = m.synthesize_sets(sets, chunk=3)
+    torch.manual_seed(0)
+    m.eval()
+    y = sets.float().repeat_interleave(2, dim=0)  # set i -> rows 2i, 2i + 1
+    want = torch.cat([m.generate(m.sample_noise(len(y[i : i + 3])), y[i : i + 3], m.data.class_embeddings)
+                      for i in range(0, len(y), 3)])
+    assert got.shape == (10, m.data.feature_dim) and torch.allclose(got, want.detach())
+
+
+# ------------------------------------------------------------------------------ mixed precision
+def _vae_terms_under_autocast(device: str, dtype: torch.dtype, monkeypatch):
+    """The f-VAEGAN terms on a half-precision graph: BCE must run with autocast off, in float32."""
+    import zsl_lightning.losses.vae as vae
+
+    seen = {}
+    real_bce = vae.F.binary_cross_entropy
+
+    def spy(inp, target, *a, **kw):
+        seen["autocast"] = torch.is_autocast_enabled(device)
+        seen["dtypes"] = (inp.dtype, target.dtype)
+        return real_bce(inp, target, *a, **kw)
+
+    monkeypatch.setattr(vae.F, "binary_cross_entropy", spy)
+    torch.manual_seed(0)
+    dec, enc = torch.nn.Linear(6, 32).to(device), torch.nn.Linear(32, 8).to(device)
+    x = torch.rand(16, 32, device=device)
+    with torch.autocast(device, dtype=dtype):
+        recon = torch.sigmoid(dec(torch.randn(16, 6, device=device)))
+        mu, logvar = enc(x).chunk(2, dim=1)
+        assert recon.dtype == dtype and mu.dtype == dtype  # the graph really is half precision
+        bce, kl = vae.vae_bce_loss(recon, x), vae.gaussian_kl(mu, logvar)
+    (bce + kl).backward()
+    assert seen == {"autocast": False, "dtypes": (torch.float32, torch.float32)}
+    assert bce.dtype == kl.dtype == torch.float32
+    assert torch.isfinite(bce) and torch.isfinite(kl) and torch.isfinite(dec.weight.grad).all()
+    exact = torch.nn.functional.binary_cross_entropy(recon.detach().float(), x, reduction="sum") / len(x)
+    assert torch.allclose(bce.detach(), exact, rtol=1e-5)
+
+
+def test_vae_losses_are_fp32_under_cpu_bf16_autocast(monkeypatch):
+    _vae_terms_under_autocast("cpu", torch.bfloat16, monkeypatch)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (autocast refuses F.binary_cross_entropy there)")
+def test_vae_losses_run_under_cuda_fp16_autocast(monkeypatch):
+    _vae_terms_under_autocast("cuda", torch.float16, monkeypatch)
+
+
+# ------------------------------------------------------------------------------ standard mode (Table 4)
+def test_table4_standard_mode_tiny_fit(tmp_path, cache_dir):
+    """experiment=mlzsl_table4 on tiny files in the Table-4 layout: the GAN trains on the concept labels,
+    the classifier on real + synthetic features over them; results, selection and checkpoints speak of one
+    task, ``std``, selected on the validation split."""
+    import json
+
+    from tests.test_multilabel_data import standard_layout
+    from zsl_lightning.eval.multilabel_metrics import mean_average_precision
+    from zsl_lightning.pipeline import run
+
+    data = tmp_path / "data"
+    _, _, y_te = standard_layout(data)
+    out = tmp_path / "run"
+    cfg = shrink(compose_cfg(["experiment=mlzsl_table4", f"paths.data_dir={data}", "eval.select=val",
+                              "method.epochs=1", "eval.every=1", "eval.classifier.lr=1e-2",
+                              "eval.classifier.batch_size=32", "eval.classifier.epochs=10"], out, cache_dir))
+    assert cfg.data.mode == "standard" and cfg.method.generator._target_.endswith("CLF")
+    res = run(cfg)
+    assert res["selection"]["monitors"] == {"std": "std_mAP"} and set(res["selection"]["epochs"]) == {"std"}
+    assert set(res["headline"]) == {"std_mAP", "std_mAP_labels", *(f"std_{m}@{k}" for m in ("P", "R", "F1")
+                                                                   for k in (3, 5))}
+    assert "held out" in res["selection"]["description"] and "pseudo-unseen" not in res["selection"]["description"]
+    assert set(res["validation"]) == set(res["headline"])
+    assert all(k.startswith("std_") for h in res["history"]["dev"] + res["history"]["test"] for k in h if k != "epoch")
+    assert res["headline"]["std_mAP_labels"] == 5
+    assert (out / "checkpoints" / "best_std.ckpt").is_file()
+    assert json.loads((out / "results.json").read_text())["headline"] == res["headline"]
+    # real features carry the (linear) concept labels: far above random scores on the same test images
+    y = torch.as_tensor(y_te[(y_te > 0).any(1)])
+    chance, _ = mean_average_precision(torch.rand(y.shape, generator=torch.Generator().manual_seed(0)), y)
+    assert res["headline"]["std_mAP"] > 100 * chance + 20, (res["headline"], chance)

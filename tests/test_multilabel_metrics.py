@@ -74,6 +74,24 @@ def test_topk_hand_computed_with_a_tie():
     assert p == pytest.approx(1 / 4) and r == pytest.approx(1 / 3) and f1 == pytest.approx(2 / 7)
 
 
+def test_topk_chunks_match_a_stable_full_sort_with_many_ties():
+    g = torch.Generator().manual_seed(3)
+    scores = torch.randint(0, 4, (203, 17), generator=g).float()  # 4 distinct values: ties everywhere
+    labels = torch.randint(-1, 2, (203, 17), generator=g).to(torch.int8)
+
+    def reference(k):  # the definition: a stable descending sort, the first k columns
+        top = torch.argsort(scores, dim=1, descending=True, stable=True)[:, :k]
+        tp = int((torch.gather(labels, 1, top) > 0).sum())
+        return tp / (len(scores) * k), tp / int((labels > 0).sum())
+
+    for k in (1, 3, 5, 17, 40):
+        for chunk in (17, 17 * 10, 1 << 22):  # one row per chunk, 10 rows, everything at once
+            p, r, _ = topk_prf(scores, labels, k, chunk_elems=chunk)
+            assert (p, r) == pytest.approx(reference(min(k, 17)))
+    p16, r16, _ = topk_prf(scores.half(), labels, 3, chunk_elems=50)
+    assert (p16, r16) == pytest.approx(reference(3))
+
+
 def test_topk_counts_images_without_positives_and_ignores_unknowns():
     scores = torch.tensor([[0.9, 0.5], [0.9, 0.5]])
     labels = torch.tensor([[0.0, 1.0], [-1.0, -1.0]])  # image 0: top-1 is the unknown label

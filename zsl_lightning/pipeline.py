@@ -30,7 +30,7 @@ from zsl_lightning.utils.io import atomic_write_json, atomic_write_text
 
 DEFAULT_MONITORS = {
     "single": {"zsl": "zsl_t1", "gzsl": "gzsl_H"},
-    "multi": {"zsl": "zsl_mAP", "gzsl": "gzsl_mAP"},
+    "multi": {"zsl": "zsl_mAP", "gzsl": "gzsl_mAP", "std": "std_mAP"},  # std: data.mode=standard (Table 4)
 }
 
 
@@ -138,9 +138,10 @@ def build_datamodule(cfg: DictConfig):
     return dm
 
 
-def monitors_for(cfg: DictConfig, label_mode: str) -> dict[str, str]:
+def monitors_for(cfg: DictConfig, label_mode: str, tasks=("zsl", "gzsl")) -> dict[str, str]:
+    """The selection metric of each task the datamodule evaluates (``dm.tasks``), ``eval.monitor`` winning."""
     custom = cfg.eval.get("monitor") or {}
-    mons = dict(DEFAULT_MONITORS[label_mode])
+    mons = {t: k for t, k in DEFAULT_MONITORS[label_mode].items() if t in tasks}
     mons.update({str(k): str(v) for k, v in dict(custom).items()})
     return mons
 
@@ -347,7 +348,7 @@ def fit_phase(cfg: DictConfig, dm, split: str, phase_dir: Path, max_epochs: int,
 def run(cfg: DictConfig) -> dict:
     """Run one job; returns the results dict (also written to ``<output_dir>/results.json``)."""
     from zsl_lightning.eval.results import print_results
-    from zsl_lightning.eval.selection import SELECT_DESCRIPTION, SELECT_MODES, best_epochs, task_metrics
+    from zsl_lightning.eval.selection import SELECT_MODES, best_epochs, describe_selection, task_metrics
 
     configure_environment(cfg)
     out = Path(cfg.paths.output_dir)
@@ -374,14 +375,15 @@ def run(cfg: DictConfig) -> dict:
 
         print_config_tree(cfg)
 
-    monitors = monitors_for(cfg, dm.label_mode)
+    tasks = getattr(dm, "tasks", ("zsl", "gzsl"))
+    monitors = monitors_for(cfg, dm.label_mode, tasks)
     epochs = int(cfg.method.epochs)
     loggers = _Loggers(cfg)
     results: dict[str, Any] = {
         "method": _choice("method", cfg),
         "data": dm.info["name"],
         "seed": int(cfg.seed),
-        "selection": {"mode": select, "description": SELECT_DESCRIPTION[select], "monitors": monitors},
+        "selection": {"mode": select, "description": describe_selection(select, tasks), "monitors": monitors},
         "config": "config_resolved.yaml",
     }
     if _hydra_choice("variant"):

@@ -8,7 +8,10 @@ holds at most ``buffer_rows + chunk_rows`` rows of features on the device (4·D 
 8,192 rows × 4,096 × 4 B ≈ 1.2 GB for NUS-WIDE's VGG19 features; benchmarks/bench_multilabel.py measures
 5.0 GiB peak RSS for a whole streamed epoch of a 2.47 GiB file, temporary copies included); evaluation
 reads ``chunk_rows`` rows at a time and keeps one score per (test image, label) plus the int8 labels (NUS-WIDE GZSL: 107,859 × 1,006 ×
-(4 + 1) B ≈ 0.54 GB; ``eval_scores_dtype: float16`` halves the scores).
+(4 + 1) B ≈ 0.54 GB). Scores are float32 (``eval_scores_dtype: auto``) unless one evaluation's score matrix
+would exceed ``eval_scores_max_gb`` (4 GB; Open Images GZSL: 125,456 × 7,586 × 4 B = 3.5 GiB stays float32);
+then float16, whose rounding ties can move AP (measured in docs/methods/multilabel.md). The label-set pool
+reads the training labels chunk by chunk too (``train_label_sets``: a seeded subset chosen before reading).
 
 Splits (see ``docs/methods/multilabel.md``):
 
@@ -23,6 +26,7 @@ Splits (see ``docs/methods/multilabel.md``):
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -37,10 +41,14 @@ from zsl_lightning.data.multilabel_format import (
     NUSWIDE_FILES,
     NUSWIDE_LAYOUT,
     NUSWIDE_SOURCE,
+    STANDARD_FILES,
+    STANDARD_LAYOUT,
+    STANDARD_SOURCE,
     H5Info,
     LabelSpace,
     check_label_values,
     inspect_h5,
+    inspect_standard_train,
     missing_files,
     read_h5_label_space,
     read_nuswide_label_space,
@@ -58,7 +66,10 @@ class MinMax:
     mx: float
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.lo) / self.scale / self.mx).astype(np.float32)
+        out = np.subtract(x, self.lo, dtype=np.float32)  # one new array, then in place (chunks are ~134 MB)
+        out /= self.scale
+        out /= self.mx
+        return out
 
 
 def _identity(x: np.ndarray) -> np.ndarray:
@@ -108,9 +119,10 @@ class RowStore:
         import h5py
 
         lo, hi = int(sel[0]), int(sel[-1]) + 1
+        pick = slice(None) if hi - lo == len(sel) else sel - lo  # a contiguous run needs no gather copy
         with h5py.File(self.info.path, "r") as f:
-            y = np.asarray(f[self.info.labels_key][lo:hi])[sel - lo]
-            x = None if labels_only else np.asarray(f[self.info.features_key][lo:hi])[sel - lo]
+            y = np.asarray(f[self.info.labels_key][lo:hi])[pick]
+            x = None if labels_only else np.asarray(f[self.info.features_key][lo:hi])[pick]
         if self.cols is not None:
             y = y[:, self.cols]
         check_label_values(y, self.info.path)
@@ -175,6 +187,17 @@ class MultiLabelSplit:
     buffer_rows: int = 65536
     eval_scores_dtype: str = "float32"
     label_mode: str = "multi"
+    mode: str = "zsl"
+
+    @property
+    def eval_tasks(self) -> tuple[tuple[str, str, RowStore, torch.Tensor], ...]:
+        """``(task, classifier kind, images, label columns)`` of every evaluation. ``zsl`` mode: ZSL (the
+        ``zsl`` classifier over the unseen labels) and GZSL (the ``gzsl`` classifier over all labels).
+        ``standard`` mode: one task ``std`` (metrics ``std_*``) — the classifier over every label of the split,
+        i.e. the ``gzsl`` kind, with every label seen."""
+        if self.mode == "standard":
+            return (("std", "gzsl", self.eval_gzsl, self.eval_gzsl_cols),)
+        return (("zsl", "zsl", self.eval_zsl, self.eval_zsl_cols), ("gzsl", "gzsl", self.eval_gzsl, self.eval_gzsl_cols))
 
     @property
     def eval_prefix(self) -> str:
@@ -206,12 +229,33 @@ class MultiLabelSplit:
         return MultiLabelSplit(**kw)
 
     def train_label_sets(self, max_rows: int | None = None, seed: int = 0) -> torch.Tensor:
-        """Positive label sets of the training images as a bool matrix over ``train_cols`` (CPU)."""
-        pos = self.train.labels(self.chunk_rows).cpu() > 0
-        if max_rows is not None and len(pos) > max_rows:
-            g = torch.Generator().manual_seed(seed)
-            pos = pos[torch.randperm(len(pos), generator=g)[:max_rows]]
-        return pos
+        """Positive label sets of the training images as a bool matrix over ``train_cols`` (CPU).
+
+        With ``max_rows``, a seeded subset of ``max_rows`` images (rows ``randperm(N)[:max_rows]``, in that
+        order) is chosen before reading, and the labels are streamed chunk by chunk keeping only those rows:
+        memory is ``max_rows × S`` bools plus one chunk, never the whole label matrix.
+        """
+        n = len(self.train)
+        if max_rows is None or n <= max_rows:
+            if self.train.in_memory:
+                return self.train.y.cpu() > 0
+            return torch.cat([y > 0 for _, y in self.train.chunks(self.chunk_rows, labels_only=True)])
+        g = torch.Generator().manual_seed(seed)
+        pick = torch.randperm(n, generator=g)[: int(max_rows)]
+        if self.train.in_memory:
+            return self.train.y[pick.to(self.train.y.device)].cpu() > 0
+        sorted_pick, where = pick.sort()
+        kept, cr = [], self.chunk_rows
+        bounds = torch.searchsorted(sorted_pick, torch.arange(0, self.train.num_chunks(cr) + 1) * cr)
+        for j in range(self.train.num_chunks(cr)):
+            lo, hi = int(bounds[j]), int(bounds[j + 1])
+            if hi > lo:  # chunks without a chosen row are not read
+                _, y = self.train.read_chunk(j, cr, labels_only=True)
+                kept.append(y[sorted_pick[lo:hi] - j * cr] > 0)
+        out = torch.cat(kept)  # rows in increasing position; put them back in the order of ``pick``
+        inverse = torch.empty_like(where)
+        inverse[where] = torch.arange(len(where))
+        return out[inverse]
 
 
 # ------------------------------------------------------------------------------------------ batches
@@ -297,6 +341,8 @@ class MultiLabelDataModule(ZSLDataModule):
         root: str,
         name: str = "NUS-WIDE",
         label_space: str = "nuswide",
+        mode: str = "zsl",
+        standard_labels_key: str = "labels_81",
         files: dict | None = None,
         top_k: list[int] = (3, 5),
         preprocess: str = "minmax",
@@ -308,7 +354,8 @@ class MultiLabelDataModule(ZSLDataModule):
         memory_limit_gb: float = 1.0,
         chunk_rows: int = 8192,
         buffer_rows: int = 65536,
-        eval_scores_dtype: str = "float32",
+        eval_scores_dtype: str = "auto",
+        eval_scores_max_gb: float = 4.0,
         source: str = NUSWIDE_SOURCE,
         seed: int = 0,
     ):
@@ -320,11 +367,15 @@ class MultiLabelDataModule(ZSLDataModule):
             raise ConfigError(f"data.preprocess must be minmax | l2 | none, got '{preprocess}'.")
         if not (0 < val_image_fraction < 1 and 0 < val_label_fraction < 1):
             raise ConfigError("data.val_image_fraction and data.val_label_fraction must be in (0, 1).")
-        if eval_scores_dtype not in ("float32", "float16"):
-            raise ConfigError("data.eval_scores_dtype must be float32 | float16.")
+        if eval_scores_dtype not in ("auto", "float32", "float16"):
+            raise ConfigError("data.eval_scores_dtype must be auto | float32 | float16.")
+        if mode not in ("zsl", "standard"):
+            raise ConfigError(f"data.mode must be zsl (Tables 1-3) | standard (Table 4), got '{mode}'.")
         defaults = dict(NUSWIDE_FILES) if label_space == "nuswide" else {
             "embeddings": "embeddings.h5", "train": "train.h5", "zsl_test": "zsl_test.h5", "gzsl_test": "gzsl_test.h5"}
+        defaults["train_standard"] = STANDARD_FILES[label_space]
         self.files = {**defaults, **dict(files or {})}
+        self.mode, self.standard_labels_key = mode, str(standard_labels_key)
         self.label_space_kind, self.source = label_space, source
         self.top_k = tuple(int(k) for k in top_k)
         self.preprocess = preprocess
@@ -332,14 +383,31 @@ class MultiLabelDataModule(ZSLDataModule):
         self.val_image_fraction, self.val_label_fraction = float(val_image_fraction), float(val_label_fraction)
         self.in_memory, self.memory_limit_gb = in_memory, float(memory_limit_gb)
         self.chunk_rows, self.buffer_rows = int(chunk_rows), int(buffer_rows)
-        self.eval_scores_dtype = eval_scores_dtype
+        self.eval_scores_dtype, self.eval_scores_max_gb = eval_scores_dtype, float(eval_scores_max_gb)
         self.space: LabelSpace | None = None
         self.h5: dict[str, H5Info] = {}
 
     # -------------------------------------------------------------------------------- loading
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The evaluation tasks, i.e. the metric prefixes (``zsl_*``, ``gzsl_*``; ``std_*`` in standard mode)."""
+        return ("std",) if self.mode == "standard" else ("zsl", "gzsl")
+
+    def _label_space_files(self) -> tuple[str, ...]:
+        return ("taglist", "concepts", "glove") if self.label_space_kind == "nuswide" else ("embeddings",)
+
     def _load(self) -> None:
         layout = NUSWIDE_LAYOUT if self.label_space_kind == "nuswide" else H5_LAYOUT
-        missing_files(self.name, self.root, self.files, layout, self.source)
+        if self.mode == "standard":
+            base = {k: self.files[k] for k in (*self._label_space_files(), "zsl_test")}
+            missing_files(self.name, self.root, base, layout, self.source)
+            missing_files(self.name, self.root, {"train_standard": self.files["train_standard"]},
+                          STANDARD_LAYOUT, STANDARD_SOURCE,
+                          "data.mode=standard (Gupta et al. Table 4) needs the training labels of the labels it "
+                          "scores (NUS-WIDE: the 81 concepts); the released files do not have them.")
+        else:
+            missing_files(self.name, self.root, {k: v for k, v in self.files.items() if k != "train_standard"},
+                          layout, self.source)
         if self.label_space_kind == "nuswide":
             self.space = read_nuswide_label_space(self.root / self.files["taglist"], self.root / self.files["concepts"],
                                                   self.root / self.files["glove"])
@@ -348,6 +416,9 @@ class MultiLabelDataModule(ZSLDataModule):
         s, u = self.space.num_seen, self.space.num_unseen
         if s == 0 or u == 0:
             raise DataError(f"{self.name}: {s} seen and {u} unseen labels; both must be non-empty.")
+        if self.mode == "standard":
+            self._load_standard(u)
+            return
         self.h5 = {
             "train": inspect_h5(self.root / self.files["train"], s, "training file (seen labels)"),
             "zsl_test": inspect_h5(self.root / self.files["zsl_test"], u, "ZSL test file (unseen labels)"),
@@ -357,10 +428,35 @@ class MultiLabelDataModule(ZSLDataModule):
         if len(set(shapes.values())) != 1:
             raise DataError(f"{self.name}: the feature shapes of the files differ: {shapes}.")
 
+    def _load_standard(self, u: int) -> None:
+        """Standard mode: the U labels (NUS-WIDE: the 81 concepts) are the training labels; the test images are
+        the ZSL test file's images with at least one positive among them (LESA's protocol, Table 4)."""
+        tr = inspect_standard_train(self.root / self.files["train_standard"], u, self.standard_labels_key)
+        te = inspect_h5(self.root / self.files["zsl_test"], u, "test file (labels over the same U labels)")
+        if tr.feature_shape != te.feature_shape:
+            raise DataError(f"{self.name}: the feature shapes of the files differ: train {tr.feature_shape}, "
+                            f"test {te.feature_shape}.")
+        self.h5 = {"train": tr, "zsl_test": te}
+        self._std_test_rows = self._valid_rows(te, np.arange(te.num_rows), None, 1, None)
+        if len(self._std_test_rows) == 0:
+            raise DataError(f"{self.name}: no test image of '{te.path}' has a positive label.")
+
     @property
     def info(self) -> dict[str, Any]:
         self.load()
         tr = self.h5["train"]
+        if self.mode == "standard":
+            u = self.space.num_unseen
+            return {
+                "name": self.name, "label_mode": self.label_mode, "mode": "standard",
+                "feature_dim": int(np.prod(tr.feature_shape)), "feature_shape": list(tr.feature_shape),
+                "embedding_dim": int(self.space.embeddings.shape[1]),
+                "attribute_dim": int(self.space.embeddings.shape[1]),
+                "num_classes": u, "num_seen": u, "num_unseen": 0,
+                "num_train_images": tr.num_rows,
+                "num_test_images": len(self._std_test_rows),  # with at least one positive label
+                "top_k": list(self.top_k),
+            }
         return {
             "name": self.name,
             "label_mode": self.label_mode,
@@ -384,15 +480,19 @@ class MultiLabelDataModule(ZSLDataModule):
             return False
         return rows * int(np.prod(info.feature_shape)) * 4 <= self.memory_limit_gb * 2**30
 
-    def _valid_rows(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Training images with min_positives..max_positives positives over ``cols`` (reference: 1..10)."""
-        store = RowStore(self.h5["train"], rows, cols)
+    def _valid_rows(self, info: H5Info, rows: np.ndarray, cols: np.ndarray | None, lo: int | None = None,
+                    hi: int | None = -1) -> np.ndarray:
+        """Rows with ``lo..hi`` positives over ``cols`` (default: the training filter, min_positives..max_positives;
+        reference: 1..10; ``hi=None``: no upper bound). Reads labels only, chunk by chunk."""
+        lo = self.min_positives if lo is None else lo
+        hi = self.max_positives if hi == -1 else hi
+        store = RowStore(info, rows, cols)
         keep = []
         for _, y in store.chunks(self.chunk_rows, labels_only=True):
-            n_pos = (y > 0).sum(1).numpy()
-            ok = n_pos >= self.min_positives
-            if self.max_positives is not None:
-                ok &= n_pos <= int(self.max_positives)
+            n_pos = np.count_nonzero(y.numpy() > 0, axis=1)  # numpy: no int64 copy of the chunk (torch makes one)
+            ok = n_pos >= lo
+            if hi is not None:
+                ok &= n_pos <= int(hi)
             keep.append(ok)
         mask = np.concatenate(keep) if keep else np.zeros(0, bool)
         return rows[mask]
@@ -418,13 +518,15 @@ class MultiLabelDataModule(ZSLDataModule):
         return store.load(self.chunk_rows) if self._keep_in_memory(store.info, len(store)) else store
 
     def _build_split(self, name: str) -> MultiLabelSplit:
+        if self.mode == "standard":
+            return self._build_standard_split(name)
         s, u = self.space.num_seen, self.space.num_unseen
         emb = torch.as_tensor(self.space.embeddings)
         names = self.space.seen_names + self.space.unseen_names
         tr = self.h5["train"]
         if name == "test":
             seen, unseen = np.arange(s), np.arange(s, s + u)
-            train_rows = self._valid_rows(np.arange(tr.num_rows), None)
+            train_rows = self._valid_rows(tr, np.arange(tr.num_rows), None)
             if len(train_rows) == 0:
                 raise DataError(f"{self.name}: no training image has {self.min_positives}..{self.max_positives} "
                                 "positive labels.")
@@ -444,7 +546,7 @@ class MultiLabelDataModule(ZSLDataModule):
                 raise DataError(f"{self.name}: too few seen labels to hold some out as pseudo-unseen labels.")
             unseen = np.sort(rng.choice(s, n_pseudo, replace=False))
             seen = np.setdiff1d(np.arange(s), unseen)
-            train_rows = self._valid_rows(np.arange(tr.num_rows - n_val), seen)
+            train_rows = self._valid_rows(tr, np.arange(tr.num_rows - n_val), seen)
             if len(train_rows) == 0:
                 raise DataError(f"{self.name}: the dev split has no training image with positive labels.")
             prep = self._fit_prep(RowStore(tr, train_rows))
@@ -458,8 +560,57 @@ class MultiLabelDataModule(ZSLDataModule):
             name=name, class_embeddings=emb, seen_classes=t(seen), unseen_classes=t(unseen),
             train=train, train_cols=t(train_cols), eval_zsl=eval_zsl, eval_zsl_cols=t(zsl_cols),
             eval_gzsl=eval_gzsl, eval_gzsl_cols=t(gzsl_cols), top_k=self.top_k, class_names=names,
-            chunk_rows=self.chunk_rows, buffer_rows=self.buffer_rows, eval_scores_dtype=self.eval_scores_dtype,
+            chunk_rows=self.chunk_rows, buffer_rows=self.buffer_rows,
+            eval_scores_dtype=self._scores_dtype(name, (len(eval_zsl), len(zsl_cols)), (len(eval_gzsl), len(gzsl_cols))),
         )
+
+    def _build_standard_split(self, name: str) -> MultiLabelSplit:
+        """Table 4: label ids 0..U-1 are the U labels (NUS-WIDE: the 81 concepts, Concepts81 order), all seen.
+        ``test``: train on every training image with min..max positives among them, evaluate the test images
+        with at least one positive. ``dev``: the last ``val_image_fraction`` of the training rows are the
+        validation images (again only those with a positive); no label is held out."""
+        s, u = self.space.num_seen, self.space.num_unseen
+        emb = torch.as_tensor(self.space.embeddings[s:])
+        tr = self.h5["train"]
+        if name == "test":
+            train_rows = self._valid_rows(tr, np.arange(tr.num_rows), None)
+            eval_info, eval_rows = self.h5["zsl_test"], self._std_test_rows
+        else:
+            n_val = max(1, int(round(self.val_image_fraction * tr.num_rows)))
+            if n_val >= tr.num_rows:
+                raise DataError(f"{self.name}: too few training images for a validation split.")
+            train_rows = self._valid_rows(tr, np.arange(tr.num_rows - n_val), None)
+            eval_info = tr
+            eval_rows = self._valid_rows(tr, np.arange(tr.num_rows - n_val, tr.num_rows), None, 1, None)
+            if len(eval_rows) == 0:
+                raise DataError(f"{self.name}: no validation image (the last {n_val} training rows) has a positive label.")
+        if len(train_rows) == 0:
+            raise DataError(f"{self.name}: no training image has {self.min_positives}..{self.max_positives} "
+                            f"positive labels in '{tr.path}' ({self.standard_labels_key}).")
+        prep = self._fit_prep(RowStore(tr, train_rows))
+        train = self._finish(RowStore(tr, train_rows), prep)
+        evals = self._finish(RowStore(eval_info, eval_rows), prep)
+        cols = torch.arange(u)
+        return MultiLabelSplit(
+            name=name, class_embeddings=emb, seen_classes=cols, unseen_classes=cols[:0], train=train,
+            train_cols=cols, eval_zsl=evals, eval_zsl_cols=cols[:0], eval_gzsl=evals, eval_gzsl_cols=cols,
+            top_k=self.top_k, class_names=list(self.space.unseen_names), chunk_rows=self.chunk_rows,
+            buffer_rows=self.buffer_rows, eval_scores_dtype=self._scores_dtype(name, (len(evals), u)), mode="standard",
+        )
+
+    def _scores_dtype(self, split: str, *shapes: tuple[int, int]) -> str:
+        """``auto``: float32 unless the largest evaluation's score matrix exceeds ``eval_scores_max_gb``,
+        then float16 (with a notice: its ties can move AP, see docs/methods/multilabel.md)."""
+        if self.eval_scores_dtype != "auto":
+            return self.eval_scores_dtype
+        gb = max(r * c for r, c in shapes) * 4 / 2**30
+        if gb <= self.eval_scores_max_gb:
+            return "float32"
+        print(f"[zsl-lightning] {self.name} ({split}): float32 evaluation scores would take {gb:.1f} GB > "
+              f"data.eval_scores_max_gb={self.eval_scores_max_gb:g}; keeping them as float16 (rounding ties can "
+              "move AP slightly; raise data.eval_scores_max_gb or set data.eval_scores_dtype=float32).",
+              file=sys.stderr)
+        return "float16"
 
     def train_dataloader(self):
         rank = self.trainer.global_rank if self.trainer is not None else 0

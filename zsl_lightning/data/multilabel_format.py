@@ -16,8 +16,16 @@ concepts (Concepts81 order). Embeddings: rows L2-normalised, seen then unseen (1
 
 Open Images and MS COCO use the same three HDF5 files (names from the data config) and, instead of the
 pickle, an ``embeddings.h5`` with ``seen`` (S x d), ``unseen`` (U x d), ``seen_names``, ``unseen_names``
-(see ``docs/methods/multilabel.md`` and ``scripts/convert_*.py``). Labels: +1 positive, -1 negative,
+(see ``docs/data.md`` and ``scripts/convert_*.py``). Labels: +1 positive, -1 negative,
 0 unknown / not annotated.
+
+Standard multi-label classification (``data.mode=standard``, Gupta et al. Table 4: the 81 concepts have
+training images) needs training labels over the benchmark's U unseen labels, which the released training
+file does not carry (its labels are the 925 tags). Layout: a training file (``files.train_standard``) with
+``features`` (N x D, the training images) and ``labels_81`` (``data.standard_labels_key``; N x U, +1 / -1 /
+0, Concepts81 order), as BiAM's files carry ``<img>-labels_81``. ``scripts/convert_nuswide_standard.py``
+writes it from NUS-WIDE's ground truth with ``features`` an HDF5 external link to the released training
+file (no copy), or adds ``labels_81`` to the released file itself (``--in-place``).
 """
 
 from __future__ import annotations
@@ -48,6 +56,19 @@ NUSWIDE_LAYOUT = """\
 <root>/nus_wide_vgg_features/nus_seen_train_vgg19.h5   features N x 4096, labels N x 925 (+1/-1/0)
 <root>/nus_wide_vgg_features/nus_zsl_test_vgg19.h5     features M x 4096, labels M x 81
 <root>/nus_wide_vgg_features/nus_gzsl_test_vgg19.h5    features M x 4096, labels M x 1006"""
+
+STANDARD_FILES = {"nuswide": "nus_wide_vgg_features/nus_std_train_vgg19.h5", "h5": "train_standard.h5"}
+
+STANDARD_LAYOUT = """\
+<root>/<files.train_standard>     NUS-WIDE default: nus_wide_vgg_features/nus_std_train_vgg19.h5 (h5 layout: train_standard.h5)
+    features      N x D float (or an HDF5 external link to the released training file's features)
+    labels_81     N x U int8, +1 / -1 / 0 (name: data.standard_labels_key), columns in Concepts81.txt order
+<root>/<files.zsl_test>           features M x D, labels M x U: the test images, scored on the same U labels"""
+
+STANDARD_SOURCE = (
+    "scripts/convert_nuswide_standard.py (from NUS-WIDE's Groundtruth/TrainTestLabels/Labels_<concept>_Train.txt "
+    "or an N x 81 array in the training file's row order); see docs/data.md, 'Standard multi-label classification'"
+)
 
 NUSWIDE_SOURCE = (
     "the NUS-WIDE VGG19 features, tag lists and GloVe vectors released with Generative_MLZSL "
@@ -184,6 +205,36 @@ def inspect_h5(path: Path, expected_labels: int, what: str, features_key: str = 
     return H5Info(Path(path), int(fs[0]), tuple(int(d) for d in fs[1:]), int(ls[1]), features_key, labels_key)
 
 
+def inspect_standard_train(path: Path, num_labels: int, labels_key: str, features_key: str = "features") -> H5Info:
+    """The training file of ``data.mode=standard``: ``features`` plus training labels over the U labels that
+    are scored at test time (``labels_key``, default ``labels_81``). Errors name what is missing and how to
+    produce it (``STANDARD_SOURCE``)."""
+    import h5py
+
+    what = f"standard-mode training file ({labels_key}: N x {num_labels})"
+    try:
+        with h5py.File(path, "r") as f:
+            if labels_key not in f:
+                raise DataError(
+                    f"'{path}' has no '{labels_key}' dataset (found {sorted(f.keys())[:10]}). data.mode=standard "
+                    f"(Gupta et al. Table 4) trains on the {num_labels} labels it scores and needs their training "
+                    f"labels: '{labels_key}' N x {num_labels} (+1 / -1 / 0), one row per '{features_key}' row. The "
+                    "released NUS-WIDE training file only has the 925 tag labels: write the file with "
+                    "scripts/convert_nuswide_standard.py, or point data.files.train_standard and "
+                    "data.standard_labels_key at a file and dataset that hold them (docs/data.md).")
+            link = f.get(features_key, getlink=True)
+            try:
+                if features_key in f:
+                    f[features_key].shape  # noqa: B018 - opens an external link's target
+            except (KeyError, OSError) as e:
+                target = f" ('{link.filename}':{link.path}, resolved next to '{path}')" if isinstance(
+                    link, h5py.ExternalLink) else ""
+                raise DataError(f"'{path}': '{features_key}' cannot be opened{target}: {e}") from None
+    except OSError as e:
+        raise DataError(f"Could not read '{path}' ({what}) as HDF5: {e}") from None
+    return inspect_h5(path, num_labels, what, features_key=features_key, labels_key=labels_key)
+
+
 def check_label_values(labels: np.ndarray, path: Path) -> None:
     """Labels must be +1 / -1 / 0 (0 = unknown); {0, 1} multi-hot files are accepted as given."""
     if labels.size == 0:
@@ -194,10 +245,10 @@ def check_label_values(labels: np.ndarray, path: Path) -> None:
         raise DataError(f"'{path}': labels must be +1 (positive), -1 (negative) or 0 (unknown); found {vals}.")
 
 
-def missing_files(dataset: str, root: Path, files: dict[str, str], layout: str, source: str) -> None:
+def missing_files(dataset: str, root: Path, files: dict[str, str], layout: str, source: str, hint: str = "") -> None:
     miss = [root / rel for rel in files.values() if not (root / rel).is_file()]
     if miss:
-        hint = f"The data root '{root}' does not exist." if not root.exists() else ""
+        hint = f"The data root '{root}' does not exist." if not root.exists() else hint
         raise MissingFilesError(dataset, miss, layout, source, hint)
 
 

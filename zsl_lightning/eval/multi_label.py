@@ -1,9 +1,12 @@
 """ZSL / GZSL evaluation on a multi-label split (metrics of :mod:`.multilabel_metrics`, in percent).
 
 ZSL scores the split's unseen labels on the ZSL evaluation images; GZSL scores all labels on the GZSL
-evaluation images. A method provides ``fit_scorer(split, task, classes, select_fn)`` returning a callable
-``x -> scores`` over ``classes`` (global label ids, in the evaluation file's column order). Images are
-scored in chunks of ``split.chunk_rows``; one score per (image, label) is kept for the ranking metrics.
+evaluation images. In standard mode (``data.mode=standard``, Gupta et al. Table 4) there is one task,
+``std``: every label is seen and all of them are scored (metrics ``std_mAP``, ``std_F1@k``, ...).
+A method provides ``fit_scorer(split, kind, classes, select_fn)`` returning a callable ``x -> scores`` over
+``classes`` (global label ids, in the evaluation file's column order); ``kind`` is the classifier asked
+for — ``zsl`` (unseen labels only) or ``gzsl`` (every label of the split; also used by ``std``). Images
+are scored in chunks of ``split.chunk_rows``; one score per (image, label) is kept for the ranking metrics.
 """
 
 from __future__ import annotations
@@ -15,33 +18,43 @@ from zsl_lightning.eval.multilabel_metrics import multilabel_metrics
 
 @torch.no_grad()
 def score_store(scorer, store, device, chunk_rows: int, dtype: str = "float32") -> tuple[torch.Tensor, torch.Tensor]:
-    """Scores (CPU, ``dtype``) and int8 labels of every image of ``store``."""
-    scores, labels = [], []
+    """Scores (CPU, ``dtype``) and int8 labels of every image of ``store``, written chunk by chunk into
+    preallocated tensors (no list + cat: the score matrix exists once)."""
+    scores = labels = None
+    i = 0
     for x, y in store.chunks(chunk_rows):
-        scores.append(scorer(x.to(device)).to("cpu", getattr(torch, dtype)))
-        labels.append(y.cpu())
-    return torch.cat(scores), torch.cat(labels)
+        s = scorer(x.to(device))
+        if scores is None:
+            scores = torch.empty(len(store), s.shape[1], dtype=getattr(torch, dtype))
+            labels = torch.empty(len(store), y.shape[1], dtype=torch.int8)
+        scores[i : i + len(s)] = s
+        labels[i : i + len(y)] = y
+        i += len(s)
+    if scores is None:
+        return torch.empty(0, 0), torch.empty(0, 0, dtype=torch.int8)
+    return scores, labels
 
 
 def evaluate_task(scorer, split, task: str, device, empty: str = "skip") -> dict[str, float]:
-    store = split.eval_zsl if task == "zsl" else split.eval_gzsl
+    store = next(st for t, _, st, _ in split.eval_tasks if t == task)
     scores, labels = score_store(scorer, store, device, split.chunk_rows, split.eval_scores_dtype)
     return multilabel_metrics(scores, labels, split.top_k, task, empty)
 
 
 def evaluate_multi_label(method, split, select_on_test: bool = False) -> dict[str, float]:
-    """Fit the method's ZSL and GZSL scorers and compute mAP and P / R / F1 at each top-K.
+    """Fit the method's scorer of every task (ZSL and GZSL; or ``std``) and compute mAP and P / R / F1 at each
+    top-K.
 
     ``select_on_test`` lets a trainable final classifier keep its best epoch (by mAP) on the evaluated
     images — the papers' protocol, only ever set for ``eval.select=test_best``.
     """
     empty = str(method.eval_cfg.extra.get("map_empty_labels", "skip"))
     out: dict[str, float] = {}
-    for task, cols in (("zsl", split.eval_zsl_cols), ("gzsl", split.eval_gzsl_cols)):
+    for task, kind, _, cols in split.eval_tasks:
         select = None
         if select_on_test:
             def select(sc, task=task):
                 return evaluate_task(sc, split, task, method.device, empty)[f"{task}_mAP"]
-        scorer = method.fit_scorer(split, task, cols, select_fn=select)
+        scorer = method.fit_scorer(split, kind, cols, select_fn=select)
         out.update(evaluate_task(scorer, split, task, method.device, empty))
     return out

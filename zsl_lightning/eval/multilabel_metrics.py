@@ -18,9 +18,13 @@ from __future__ import annotations
 import torch
 
 
-def average_precision(scores: torch.Tensor, labels: torch.Tensor, block: int = 64) -> torch.Tensor:
-    """AP of every column (label); NaN for a label without a positive among its known images."""
+def average_precision(scores: torch.Tensor, labels: torch.Tensor, block: int | None = None) -> torch.Tensor:
+    """AP of every column (label); NaN for a label without a positive among its known images.
+
+    Columns are processed ``block`` at a time (default: about 2M entries per block); a block needs ~16
+    float64 / int64 temporaries of N × block (N = 107,859: 19 columns, ~0.25 GB in all)."""
     n, c = scores.shape
+    block = int(block) if block else max(1, (1 << 21) // max(n, 1))
     out = torch.empty(c, dtype=torch.float64)
     for j0 in range(0, c, block):
         s = scores[:, j0 : j0 + block].double()
@@ -58,15 +62,33 @@ def mean_average_precision(scores: torch.Tensor, labels: torch.Tensor, empty: st
     return (float(ap[valid].mean()) if valid.any() else float("nan")), int(valid.sum())
 
 
-def topk_prf(scores: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[float, float, float]:
-    """Micro precision, recall and F1 of the top-``k`` labels of every image."""
+def topk_prf(scores: torch.Tensor, labels: torch.Tensor, k: int, chunk_elems: int = 1 << 22) -> tuple[float, float, float]:
+    """Micro precision, recall and F1 of the top-``k`` labels of every image.
+
+    Rows are processed in chunks of about ``chunk_elems`` scores with ``torch.topk`` (no N × C index
+    matrix, no N × C temporary at all): per chunk a few ``chunk × C`` temporaries (float32 scores, bools,
+    int32 ranks), ~16 MB each.
+    Ties at the k-th score go to the lower columns, as a stable descending sort would do.
+    """
     n, c = scores.shape
     k = min(int(k), c)
-    # stable descending sort: equal scores keep column order, so ties go to the lower column
-    top = torch.argsort(scores.float(), dim=1, descending=True, stable=True)[:, :k]
-    tp = (torch.gather(labels, 1, top) > 0).sum().item()
-    n_pos = (labels > 0).sum().item()
-    p = tp / (n * k) if n * k else 0.0
+    if n == 0 or k == 0:
+        return 0.0, 0.0, 0.0
+    rows = max(1, int(chunk_elems) // max(1, c))
+    tp = n_pos = 0
+    for i in range(0, n, rows):
+        s = scores[i : i + rows].float()
+        pos = labels[i : i + rows] > 0
+        kth = torch.topk(s, k, dim=1).values[:, -1:]  # the k-th largest score of each row
+        above = s > kth
+        tied = s == kth
+        # among the scores equal to the k-th one, the lowest columns fill the remaining k - #above places
+        free = k - above.sum(1, keepdim=True, dtype=torch.int32)
+        take = above | (tied & (torch.cumsum(tied, 1, dtype=torch.int32) <= free))
+        # count_nonzero: ``bool.sum()`` would upcast the whole operand to int64 first (8 B per entry)
+        tp += int(torch.count_nonzero(take & pos))
+        n_pos += int(torch.count_nonzero(pos))
+    p = tp / (n * k)
     r = tp / n_pos if n_pos else 0.0
     f1 = 2 * p * r / (p + r) if p + r else 0.0
     return p, r, f1
