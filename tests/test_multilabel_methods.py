@@ -8,6 +8,7 @@ from omegaconf import open_dict
 
 from tests.helpers import compose_cfg, shrink
 from zsl_lightning.data.multi_label import MultiLabelBatchLoader
+from zsl_lightning.errors import ConfigError
 from zsl_lightning.eval.label_pool import build_label_pool, column_counts, nearest_unseen, random_ranks
 from zsl_lightning.nn.fusion import ALF, CLF, FLF, mean_label_embedding
 from zsl_lightning.pipeline import build_datamodule, build_method
@@ -220,6 +221,36 @@ def test_gzsl_classifier_data_follows_the_config(tmp_path, cache_dir, monkeypatc
     m.fit_scorer(m.data, "gzsl", cols)
     assert len(seen["x"]) == n_syn
     assert torch.cdist(seen["x"], real).min() > 1e-4  # no real training feature slipped in
+
+
+def test_zsl_classifier_label_sets_follow_method_zsl_sets(tmp_path, cache_dir, monkeypatch):
+    import zsl_lightning.methods.multilabel as ml
+
+    m, _ = _bound("flf_clswgan", tmp_path, cache_dir)
+    seen = {}
+
+    def capture(x, targets, num_classes, **kw):
+        seen["x"], seen["targets"] = x, targets
+        return torch.nn.Linear(x.shape[1], num_classes)
+
+    monkeypatch.setattr(ml, "fit_softmax_classifier", capture)
+    pool, cols = m.label_pool(m.data), m.data.eval_zsl_cols
+    has_seen = pool[:, m.data.seen_classes.cpu()].any(1)
+    assert has_seen.any() and (~has_seen).any()
+    m.fit_scorer(m.data, "zsl", cols)  # default: the released code's unseen-only sets
+    assert len(seen["x"]) == int((~has_seen).sum()) * m.syn_per_set
+    assert (seen["targets"].sum(1) > 0).all()  # every row has an unseen label
+    m.zsl_sets = "all"
+    m.fit_scorer(m.data, "zsl", cols)
+    assert len(seen["x"]) == len(pool) * m.syn_per_set
+    assert torch.equal(seen["targets"], pool[:, cols.cpu()].float().repeat_interleave(m.syn_per_set, 0))
+    assert (seen["targets"].sum(1) == 0).sum() == int((has_seen & ~pool[:, cols.cpu()].any(1)).sum())
+    cfg = shrink(compose_cfg(["method=flf_clswgan", "data=synthetic_ml", "method.zsl_sets=some"],
+                             tmp_path / "bad", cache_dir))
+    with open_dict(cfg):
+        cfg.data_info = build_datamodule(cfg).info
+    with pytest.raises(ConfigError, match="zsl_sets"):
+        build_method(cfg)
 
 
 def test_synthesize_sets_fills_one_tensor_like_the_plain_loop(tmp_path, cache_dir):

@@ -59,7 +59,8 @@ class MultiLabelGenerativeMethod(ZSLMethod):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, noise_dim: int, n_critic: int = 5,
                  lambda_gp: float = 10.0, pool: Mapping | None = None, syn_per_set: int = 1,
-                 gzsl_real: bool = True, gzsl_real_rows: int | None = 100_000, **base):
+                 gzsl_real: bool = True, gzsl_real_rows: int | None = 100_000, zsl_sets: str = "unseen_only",
+                 **base):
         super().__init__(**base)
         self.generator, self.discriminator = generator, discriminator
         self.noise_dim, self.n_critic, self.lambda_gp = int(noise_dim), int(n_critic), float(lambda_gp)
@@ -70,6 +71,9 @@ class MultiLabelGenerativeMethod(ZSLMethod):
         self.syn_per_set, self.gzsl_real = int(syn_per_set), bool(gzsl_real)
         self.gzsl_real_rows = None if gzsl_real_rows is None else int(gzsl_real_rows)
         self._pool_cache: tuple | None = None
+        if zsl_sets not in ("unseen_only", "all"):
+            raise ConfigError(f"method.zsl_sets must be unseen_only | all, got '{zsl_sets}'.")
+        self.zsl_sets = zsl_sets
 
     # ------------------------------------------------------------------------------ conditioning
     def train_embeddings(self) -> torch.Tensor:
@@ -152,8 +156,15 @@ class MultiLabelGenerativeMethod(ZSLMethod):
         return torch.cat(xs)[:cap], torch.cat(ys)[:cap]
 
     def fit_scorer(self, split, task: str, classes: torch.Tensor, select_fn=None) -> LinearScorer:
+        """The final multi-label classifier over ``classes``, trained on one synthetic feature per pool set.
+
+        ZSL, ``zsl_sets="unseen_only"`` (paper and released code): only the sets without a seen label, so
+        the classifier never sees an image without an unseen label. ``zsl_sets="all"`` (our option): every
+        pool set, seen-only sets being all-negative rows; it teaches the classifier to score images without
+        an unseen label low, which the ZSL test split is full of. GZSL: every pool set, plus the real seen
+        training features when ``gzsl_real`` (paper Sec. 3)."""
         pool = self.label_pool(split)
-        if task == "zsl":
+        if task == "zsl" and self.zsl_sets == "unseen_only":
             sets = pool[~pool[:, split.seen_classes.cpu()].any(1)]
             if len(sets) == 0:
                 raise ConfigError("the label-set pool has no unseen-only set: raise method.pool.unseen_fraction.")
