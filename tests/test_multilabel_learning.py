@@ -3,10 +3,15 @@ closed-form ridge baseline (method=ridge_ml: ridge-regressed embedding, labels r
 margin in GZSL, and ranks the unseen labels far above chance in ZSL.
 
 Runs use eval.select=last (no selection) and the presets conf/preset/*_synthetic_ml.yaml, 30 epochs.
-Seed 0, test split: ridge_ml gzsl mAP ~45 / F1@3 ~55, zsl mAP ~23; the generative methods gzsl mAP ~53-58
-/ F1@3 ~60, zsl mAP ~12-20; random scores give zsl mAP ~5. The GZSL margin alone could come from the real
-seen features of the GZSL classifier, so the ZSL bound (which only synthetic unseen features can reach)
-is part of the test. Two methods run in the default suite; the other four are marked slow.
+Seed 0, test split (docs/methods/multilabel.md): random scores give ZSL mAP ~1.8 (1.5-2.4 over draws);
+ridge_ml ZSL mAP 23.4, GZSL mAP 44.8 / F1@3 55.3; flf_clswgan / clf_vaegan ZSL mAP 15.6 / 16.4, GZSL mAP
+63.7 / 64.1, F1@3 65.0 / 65.7. The GZSL margin alone could come from the real seen features of the GZSL classifier, so the
+ZSL bound (which only synthetic unseen features can reach) is part of the test: at least 5x chance.
+
+With the paper's ZSL classifier (synthetic unseen-only label sets) the generators do not beat ridge in
+ZSL here: 80% of the ZSL test images hold no unseen label, and a classifier that never saw such an image
+cannot score it low. method.zsl_sets=all (seen-only sets as negatives) lets them; the slow test pins that.
+Two methods run in the default suite; the others are marked slow.
 """
 
 import pytest
@@ -36,7 +41,7 @@ def chance_zsl_map(tmp_path_factory, cache_dir):
 
 
 def test_ridge_baseline_is_meaningful(ridge, chance_zsl_map):
-    assert ridge["zsl_mAP"] > 3 * chance_zsl_map  # the label vectors carry real information
+    assert ridge["zsl_mAP"] > 5 * chance_zsl_map  # the label vectors carry real information
 
 
 def _check(method, tmp_path, cache_dir, ridge, chance):
@@ -44,7 +49,7 @@ def _check(method, tmp_path, cache_dir, ridge, chance):
                            "eval.every=30"], tmp_path, cache_dir))["headline"]
     assert res["gzsl_mAP"] >= ridge["gzsl_mAP"] + 5.0, (res, ridge)
     assert res["gzsl_F1@3"] >= ridge["gzsl_F1@3"] + 3.0, (res, ridge)
-    assert res["zsl_mAP"] >= 2 * chance, (res, chance)
+    assert res["zsl_mAP"] >= 5 * chance, (res, chance)
 
 
 @pytest.mark.parametrize("method", FAST)
@@ -56,3 +61,13 @@ def test_ml_method_beats_ridge(method, tmp_path, cache_dir, ridge, chance_zsl_ma
 @pytest.mark.parametrize("method", SLOW)
 def test_ml_method_beats_ridge_slow(method, tmp_path, cache_dir, ridge, chance_zsl_map):
     _check(method, tmp_path, cache_dir, ridge, chance_zsl_map)
+
+
+@pytest.mark.slow
+def test_zsl_with_seen_sets_as_negatives_beats_ridge(tmp_path, cache_dir, ridge):
+    """method.zsl_sets=all, 50 epochs: ZSL mAP 34.4 (seed 0; seed 1: 44.7) against ridge's 23.4; the same run
+    with the released unseen-only sets reaches 23.3."""
+    res = run(compose_cfg(["method=alf_clswgan", "data=synthetic_ml", "eval.select=last", "method.epochs=50",
+                           "eval.every=50", "method.zsl_sets=all"], tmp_path, cache_dir))["headline"]
+    assert res["zsl_mAP"] >= ridge["zsl_mAP"] + 5.0, (res, ridge)
+    assert res["gzsl_mAP"] >= ridge["gzsl_mAP"] + 5.0, (res, ridge)
