@@ -191,9 +191,21 @@ def test_ml_vaegan_encoder_generator_step_keeps_critic(tmp_path, cache_dir):
     assert not _changed(before["discriminator"], m.discriminator)
 
 
-def test_gzsl_classifier_data_follows_the_config(tmp_path, cache_dir, monkeypatch):
+def _capture_classifier_inputs(monkeypatch) -> dict:
+    """Replace the final classifier's fit by one that records its inputs (``x``, ``targets``)."""
     import zsl_lightning.methods.multilabel as ml
 
+    seen = {}
+
+    def capture(x, targets, num_classes, **kw):
+        seen["x"], seen["targets"] = x, targets
+        return torch.nn.Linear(x.shape[1], num_classes)
+
+    monkeypatch.setattr(ml, "fit_softmax_classifier", capture)
+    return seen
+
+
+def test_gzsl_classifier_data_follows_the_config(tmp_path, cache_dir, monkeypatch):
     m, _ = _bound("alf_vaegan", tmp_path, cache_dir)
     xr, yr = m.real_training_features(m.data)
     assert len(xr) == len(m.data.train) and yr.shape[1] == len(m.data.train_cols)
@@ -202,13 +214,7 @@ def test_gzsl_classifier_data_follows_the_config(tmp_path, cache_dir, monkeypatc
     assert len(xr) == 50
 
     # what the GZSL classifier is trained on: capture its inputs instead of fitting it
-    seen = {}
-
-    def capture(x, targets, num_classes, **kw):
-        seen["x"], seen["targets"] = x, targets
-        return torch.nn.Linear(x.shape[1], num_classes)
-
-    monkeypatch.setattr(ml, "fit_softmax_classifier", capture)
+    seen = _capture_classifier_inputs(monkeypatch)
     cols, real = m.data.eval_gzsl_cols, m.data.train.x.flatten(1)
     n_syn = len(m.label_pool(m.data)) * m.syn_per_set
     m.gzsl_real, m.gzsl_real_rows = True, None
@@ -224,16 +230,8 @@ def test_gzsl_classifier_data_follows_the_config(tmp_path, cache_dir, monkeypatc
 
 
 def test_zsl_classifier_label_sets_follow_method_zsl_sets(tmp_path, cache_dir, monkeypatch):
-    import zsl_lightning.methods.multilabel as ml
-
     m, _ = _bound("flf_clswgan", tmp_path, cache_dir)
-    seen = {}
-
-    def capture(x, targets, num_classes, **kw):
-        seen["x"], seen["targets"] = x, targets
-        return torch.nn.Linear(x.shape[1], num_classes)
-
-    monkeypatch.setattr(ml, "fit_softmax_classifier", capture)
+    seen = _capture_classifier_inputs(monkeypatch)
     pool, cols = m.label_pool(m.data), m.data.eval_zsl_cols
     has_seen = pool[:, m.data.seen_classes.cpu()].any(1)
     assert has_seen.any() and (~has_seen).any()

@@ -517,6 +517,13 @@ class MultiLabelDataModule(ZSLDataModule):
         store = store.with_prep(prep)
         return store.load(self.chunk_rows) if self._keep_in_memory(store.info, len(store)) else store
 
+    def _num_val_images(self, tr: H5Info) -> int:
+        """How many of the last training rows the dev split holds out as validation images."""
+        n_val = max(1, int(round(self.val_image_fraction * tr.num_rows)))
+        if n_val >= tr.num_rows:
+            raise DataError(f"{self.name}: too few training images for a validation split.")
+        return n_val
+
     def _build_split(self, name: str) -> MultiLabelSplit:
         if self.mode == "standard":
             return self._build_standard_split(name)
@@ -537,9 +544,7 @@ class MultiLabelDataModule(ZSLDataModule):
             eval_gzsl = self._finish(RowStore(gzsl_info, np.arange(gzsl_info.num_rows)), prep)
             train_cols, zsl_cols, gzsl_cols = seen, unseen, np.arange(s + u)
         else:
-            n_val = max(1, int(round(self.val_image_fraction * tr.num_rows)))
-            if n_val >= tr.num_rows:
-                raise DataError(f"{self.name}: too few training images for a validation split.")
+            n_val = self._num_val_images(tr)
             rng = np.random.default_rng(self.seed + 101)
             n_pseudo = max(1, int(round(self.val_label_fraction * s)))
             if n_pseudo >= s:
@@ -576,9 +581,7 @@ class MultiLabelDataModule(ZSLDataModule):
             train_rows = self._valid_rows(tr, np.arange(tr.num_rows), None)
             eval_info, eval_rows = self.h5["zsl_test"], self._std_test_rows
         else:
-            n_val = max(1, int(round(self.val_image_fraction * tr.num_rows)))
-            if n_val >= tr.num_rows:
-                raise DataError(f"{self.name}: too few training images for a validation split.")
+            n_val = self._num_val_images(tr)
             train_rows = self._valid_rows(tr, np.arange(tr.num_rows - n_val), None)
             eval_info = tr
             eval_rows = self._valid_rows(tr, np.arange(tr.num_rows - n_val, tr.num_rows), None, 1, None)
