@@ -118,3 +118,26 @@ class CrashAtEpochStart(pl.Callback):
     def on_train_epoch_start(self, trainer, pl_module):
         if trainer.current_epoch == self.epoch and pl_module.data.name == self.split:
             raise RuntimeError("simulated crash")
+
+
+def bound_method(overrides: list[str], output_dir: Path, cache_dir: Path | None = None, split: str = "dev",
+                 width: int | None = 32, data=None):
+    """A method built from ``overrides`` (networks shrunk to ``width``; ``None`` keeps them) and bound to
+    ``split`` of its datamodule the way a phase binds it: optimizers configured and ``prepare`` run (e.g.
+    pre-training), but no training step taken. Returns ``(method, datamodule)``."""
+    from zsl_lightning.context import PhaseContext
+    from zsl_lightning.pipeline import build_datamodule, build_method
+
+    cfg = compose_cfg(overrides, output_dir, cache_dir)
+    if width is not None:
+        shrink(cfg, width)
+    dm = data if data is not None else build_datamodule(cfg)
+    with open_dict(cfg):
+        cfg.data_info = dm.info
+    m = build_method(cfg, PhaseContext(phase=split, split=dm.split(split), on_device=dm.device_split,
+                                       tasks=tuple(getattr(dm, "tasks", ("zsl", "gzsl")))))
+    dm.use(split, m.batch_plan)
+    pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, limit_train_batches=0, limit_val_batches=0,
+               accelerator="cpu").fit(m, datamodule=dm)
+    return m, dm

@@ -7,12 +7,11 @@ import math
 from pathlib import Path
 
 import pytest
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from omegaconf import open_dict
 
-from tests.helpers import compose_cfg, shrink
+from tests.helpers import bound_method, compose_cfg, shrink
 from zsl_lightning.losses.gan import standard_gan_discriminator_loss
 from zsl_lightning.losses.jgm import categorizer_loss, perceptual_loss
 from zsl_lightning.pipeline import build_datamodule, build_method, run
@@ -194,15 +193,7 @@ def test_categorizer_loss_is_eq8_real_to_class_fakes_to_index_cs():
 
 # ------------------------------------------------------------------------------------------ the module
 def _bound(tmp_path, cache_dir, split="dev", extra=()):
-    cfg = shrink(compose_cfg(["method=jgm", "method.pretrain_categorizer.epochs=1", *extra], tmp_path, cache_dir))
-    dm = build_datamodule(cfg)
-    with open_dict(cfg):
-        cfg.data_info = dm.info
-    m = build_method(cfg)
-    dm.use(split, m.batch_plan)
-    pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-               enable_model_summary=False, limit_train_batches=0, accelerator="cpu").fit(m, datamodule=dm)
-    return m
+    return bound_method(["method=jgm", "method.pretrain_categorizer.epochs=1", *extra], tmp_path, cache_dir, split)[0]
 
 
 def _batch(m):
@@ -253,7 +244,7 @@ def test_one_training_step_steps_each_optimizer_once_on_its_own_network(tmp_path
 
     monkeypatch.setattr(m, "manual_step", record)
     idx = m.batch_plan.sample(m.data.train_y, torch.Generator().manual_seed(0))[0]
-    batch = {"x": m.data.train_x[idx], "y": m.data.train_y[idx]}
+    batch = {"x": m.data.train_x[idx], "target": m.data.train_y[idx]}
     torch.manual_seed(123)
     m.training_step(batch, 0)
 
@@ -262,7 +253,7 @@ def test_one_training_step_steps_each_optimizer_once_on_its_own_network(tmp_path
     assert [sorted({int(s["step"]) for s in o.optimizer.state.values()}) for o in m.optimizers()] == [[1]] * 4
     # the losses: ε then z_p are the first two draws of the step
     torch.manual_seed(123)
-    x, y = batch["x"][0], batch["y"][0]
+    x, y = batch["x"][0], batch["target"][0]
     eps, z_p = torch.randn(len(x), m.noise_dim), torch.randn(len(x), m.noise_dim)
     a, yl = m.data.class_embeddings[y], m.local_labels(y)
     for role in ("e", "g", "d", "c"):
@@ -481,7 +472,7 @@ def test_feature_embedding_plot_shows_the_selected_epoch_not_the_last(tmp_path, 
     def trainer(epoch):  # what the callback reads of a Trainer; current_epoch is 0-based during an epoch
         return SimpleNamespace(current_epoch=epoch, is_global_zero=True, default_root_dir=str(tmp_path), loggers=[])
 
-    m.selected_epochs = {"zsl": 2, "gzsl": 3}
+    m.context.selected_epochs = {"zsl": 2, "gzsl": 3}
     cb = FeatureEmbeddingPlot(method="pca", max_classes=3, per_class=5)
     cb.on_train_epoch_end(trainer(0), m)
     assert not png.exists()
@@ -493,7 +484,7 @@ def test_feature_embedding_plot_shows_the_selected_epoch_not_the_last(tmp_path, 
     assert png.stat().st_mtime_ns == drawn and json.loads(png.with_suffix(".json").read_text())["epoch"] == 2
 
     # no selected epoch trained in this process (e.g. resumed after it): the final weights, said so
-    m.selected_epochs = {"zsl": 1}
+    m.context.selected_epochs = {"zsl": 1}
     late = FeatureEmbeddingPlot(method="pca", max_classes=3, per_class=5)
     late.on_train_epoch_end(trainer(2), m)
     late.on_train_end(trainer(3), m)

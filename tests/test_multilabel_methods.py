@@ -2,11 +2,10 @@
 steps of ML-f-CLSWGAN / ML-f-VAEGAN (each changes only its own networks)."""
 
 import pytest
-import pytorch_lightning as pl
 import torch
 from omegaconf import open_dict
 
-from tests.helpers import compose_cfg, shrink
+from tests.helpers import bound_method, compose_cfg, shrink
 from zsl_lightning.data.multi_label import MultiLabelBatchLoader
 from zsl_lightning.errors import ConfigError
 from zsl_lightning.eval.label_pool import build_label_pool, column_counts, nearest_unseen, random_ranks
@@ -132,15 +131,7 @@ def test_label_pool_covers_every_unseen_label():
 
 # ------------------------------------------------------------------------------ manual steps
 def _bound(method_name, tmp_path, cache_dir):
-    cfg = shrink(compose_cfg([f"method={method_name}", "data=synthetic_ml"], tmp_path, cache_dir))
-    dm = build_datamodule(cfg)
-    with open_dict(cfg):
-        cfg.data_info = dm.info
-    m = build_method(cfg)
-    dm.use("dev", m.batch_plan)
-    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         limit_train_batches=0, limit_val_batches=0, accelerator="cpu")
-    trainer.fit(m, datamodule=dm)
+    m, _ = bound_method([f"method={method_name}", "data=synthetic_ml"], tmp_path, cache_dir)
     batch = next(iter(MultiLabelBatchLoader(m.data, m.batch_plan, 0, lambda: 0, 0, torch.device("cpu"))))
     return m, batch
 
@@ -159,7 +150,7 @@ NETS = ("generator", "discriminator", "encoder", "seen_classifier")
 @pytest.mark.parametrize("method", ["alf_clswgan", "clf_vaegan"])
 def test_ml_critic_step_changes_only_critic(method, tmp_path, cache_dir):
     m, batch = _bound(method, tmp_path, cache_dir)
-    x, y = batch["x"][0], (batch["labels"][0] > 0).float()
+    x, y = batch["x"][0], (batch["target"][0] > 0).float()
     nets = {n: getattr(m, n) for n in NETS if getattr(m, n, None) is not None}
     before = {n: _snap(v) for n, v in nets.items()}
     with torch.no_grad():
@@ -173,7 +164,7 @@ def test_ml_critic_step_changes_only_critic(method, tmp_path, cache_dir):
 
 def test_ml_clswgan_generator_step_keeps_critic_and_frozen_classifier(tmp_path, cache_dir):
     m, batch = _bound("flf_clswgan", tmp_path, cache_dir)
-    y = (batch["labels"][-1] > 0).float()
+    y = (batch["target"][-1] > 0).float()
     before = {n: _snap(getattr(m, n)) for n in ("generator", "discriminator", "seen_classifier")}
     m.manual_step("g", lambda: m.generator_loss(y)[0])
     assert _changed(before["generator"], m.generator)
@@ -184,7 +175,7 @@ def test_ml_clswgan_generator_step_keeps_critic_and_frozen_classifier(tmp_path, 
 
 def test_ml_vaegan_encoder_generator_step_keeps_critic(tmp_path, cache_dir):
     m, batch = _bound("alf_vaegan", tmp_path, cache_dir)
-    x, y = batch["x"][-1], (batch["labels"][-1] > 0).float()
+    x, y = batch["x"][-1], (batch["target"][-1] > 0).float()
     before = {n: _snap(getattr(m, n)) for n in ("encoder", "generator", "discriminator")}
     m.manual_step(("e", "g"), lambda: m.vae_gan_loss(x, y)[0])
     assert _changed(before["encoder"], m.encoder) and _changed(before["generator"], m.generator)

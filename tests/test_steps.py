@@ -1,26 +1,13 @@
 """Each manual optimizer step changes only its own network."""
 
 import pytest
-import pytorch_lightning as pl
 import torch
 
-from tests.helpers import compose_cfg, shrink
-from zsl_lightning.pipeline import build_datamodule, build_method
+from tests.helpers import bound_method
 
 
 def _bound(method_name, tmp_path, cache_dir, extra=()):
-    cfg = shrink(compose_cfg([f"method={method_name}", *extra], tmp_path, cache_dir))
-    dm = build_datamodule(cfg)
-    from omegaconf import open_dict
-
-    with open_dict(cfg):
-        cfg.data_info = dm.info
-    m = build_method(cfg)
-    dm.use("dev", m.batch_plan)
-    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         limit_train_batches=0, limit_val_batches=0, accelerator="cpu")
-    trainer.fit(m, datamodule=dm)  # binds the split, optimizers and pre-training; no step taken
-    return m, dm
+    return bound_method([f"method={method_name}", *extra], tmp_path, cache_dir)
 
 
 def _snapshot(net):
@@ -35,14 +22,14 @@ def _batch(m, dm):
     split = m.data
     g = torch.Generator().manual_seed(0)
     idx = m.batch_plan.sample(split.train_y, g)[0]
-    return {"x": split.train_x[idx], "y": split.train_y[idx], "idx": idx}
+    return {"x": split.train_x[idx], "target": split.train_y[idx], "idx": idx}
 
 
 @pytest.mark.parametrize("method", ["clswgan", "vaegan"])
 def test_critic_step_changes_only_critic(method, tmp_path, cache_dir):
     m, dm = _bound(method, tmp_path, cache_dir)
     batch = _batch(m, dm)
-    x, a = batch["x"][0], m.data.class_embeddings[batch["y"][0]]
+    x, a = batch["x"][0], m.data.class_embeddings[batch["target"][0]]
     nets = {n: getattr(m, n) for n in ("generator", "discriminator", "encoder") if hasattr(m, n)}
     before = {n: _snapshot(v) for n, v in nets.items()}
     with torch.no_grad():
@@ -58,7 +45,7 @@ def test_critic_step_changes_only_critic(method, tmp_path, cache_dir):
 def test_clswgan_generator_step_changes_only_generator(tmp_path, cache_dir):
     m, dm = _bound("clswgan", tmp_path, cache_dir)
     batch = _batch(m, dm)
-    y = batch["y"][-1]
+    y = batch["target"][-1]
     a = m.data.class_embeddings[y]
     before_d, before_g, before_c = _snapshot(m.discriminator), _snapshot(m.generator), _snapshot(m.seen_classifier)
     m.manual_step("g", lambda: m.generator_loss(y, a)[0])
@@ -71,7 +58,7 @@ def test_clswgan_generator_step_changes_only_generator(tmp_path, cache_dir):
 def test_vaegan_encoder_generator_step_leaves_critic(tmp_path, cache_dir):
     m, dm = _bound("vaegan", tmp_path, cache_dir)
     batch = _batch(m, dm)
-    x, a = batch["x"][-1], m.data.class_embeddings[batch["y"][-1]]
+    x, a = batch["x"][-1], m.data.class_embeddings[batch["target"][-1]]
     before = {n: _snapshot(getattr(m, n)) for n in ("encoder", "generator", "discriminator")}
     m.manual_step(("e", "g"), lambda: m.vae_gan_loss(x, a)[0])
     assert _changed(before["encoder"], m.encoder)

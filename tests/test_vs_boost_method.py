@@ -1,11 +1,10 @@
 """VS-Boost's training step, partner sampling, ablation switches and bad configurations."""
 
 import pytest
-import pytorch_lightning as pl
 import torch
 from omegaconf import open_dict
 
-from tests.helpers import compose_cfg, shrink
+from tests.helpers import bound_method, compose_cfg, shrink
 from zsl_lightning.errors import ConfigError
 from zsl_lightning.pipeline import build_datamodule, build_method
 
@@ -13,22 +12,13 @@ NETS = ("generator", "discriminator", "encoder", "regressor", "relation")
 
 
 def _bound(tmp_path, cache_dir, extra=(), split="dev"):
-    cfg = shrink(compose_cfg(["method=vs_boost", *extra], tmp_path, cache_dir))
-    dm = build_datamodule(cfg)
-    with open_dict(cfg):
-        cfg.data_info = dm.info
-    m = build_method(cfg)
-    dm.use(split, m.batch_plan)
-    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         limit_train_batches=0, limit_val_batches=0, accelerator="cpu", enable_model_summary=False)
-    trainer.fit(m, datamodule=dm)  # binds the split and the optimizers; no step taken
-    return m
+    return bound_method(["method=vs_boost", *extra], tmp_path, cache_dir, split)[0]
 
 
 def _batch(m, seed=0):
     split = m.data
     idx = m.batch_plan.sample(split.train_y, torch.Generator().manual_seed(seed))[0]
-    return {"x": split.train_x[idx], "y": split.train_y[idx], "idx": idx}
+    return {"x": split.train_x[idx], "target": split.train_y[idx], "idx": idx}
 
 
 def _snap(m):
@@ -43,7 +33,7 @@ def _changed(m, before):
 def test_critic_step_changes_only_the_critic(tmp_path, cache_dir):
     m = _bound(tmp_path, cache_dir)
     b = _batch(m)
-    x, a = b["x"][0], m.data.class_embeddings[b["y"][0]]
+    x, a = b["x"][0], m.data.class_embeddings[b["target"][0]]
     with torch.no_grad():
         fake = m.generate(m.sample_noise(len(a)), a)
     before = _snap(m)
@@ -61,7 +51,7 @@ def test_joint_step_changes_exactly_the_networks_in_use(tmp_path, cache_dir, sml
     m = _bound(tmp_path, cache_dir, [f"method.use_sml={sml}", f"method.use_rml={rml}"])
     b = _batch(m)
     before = _snap(m)
-    m.manual_step(m.joint_roles, lambda: m.joint_loss(b["x"][-1], b["y"][-1], b["idx"][-1])[0])
+    m.manual_step(m.joint_roles, lambda: m.joint_loss(b["x"][-1], b["target"][-1], b["idx"][-1])[0])
     assert _changed(m, before) == expected
     assert all(p.requires_grad for n in NETS for p in getattr(m, n).parameters())  # un-frozen afterwards
     # E refines the classifier's features exactly when a metric loss trains it (ablation a: no E)
@@ -90,7 +80,7 @@ def _grads(m, mode_batch, seed=0):
 def test_synthetic_features_train_only_the_generator_in_generator_mode(tmp_path, cache_dir):
     m = _bound(tmp_path, cache_dir)
     b = _batch(m)
-    args = (b["x"][-1], b["y"][-1], b["idx"][-1])
+    args = (b["x"][-1], b["target"][-1], b["idx"][-1])
     grads = {}
     for mode in ("none", "generator", "joint"):
         m.synthetic_metric = mode
@@ -107,7 +97,7 @@ def test_synthetic_features_train_only_the_generator_in_generator_mode(tmp_path,
 def test_in_episode_partners_are_a_positive_and_a_negative(tmp_path, cache_dir):
     m = _bound(tmp_path, cache_dir, ["method.sampler.n_way=4", "method.sampler.k_shot=3"])
     b = _batch(m)
-    y, idx = b["y"][-1], b["idx"][-1]
+    y, idx = b["target"][-1], b["idx"][-1]
     seen_pos = torch.zeros(len(y), len(y), dtype=torch.bool)
     for seed in range(30):
         torch.manual_seed(seed)
@@ -127,7 +117,7 @@ def test_in_episode_partners_are_a_positive_and_a_negative(tmp_path, cache_dir):
 def test_partners_from_the_training_split(tmp_path, cache_dir, extra):
     m = _bound(tmp_path, cache_dir, extra)
     b = _batch(m)
-    y, idx = b["y"][-1], b["idx"][-1]
+    y, idx = b["target"][-1], b["idx"][-1]
     train_y = m.data.train_y
     for seed in range(10):
         torch.manual_seed(seed)
@@ -136,7 +126,7 @@ def test_partners_from_the_training_split(tmp_path, cache_dir, extra):
         assert (train_y[p["pos_s"]] == y).all() and (p["pos_s"] != idx).all()  # never the anchor itself
         assert (train_y[p["neg_s"]] != y).all()
         assert set(train_y[p["neg_s"]].tolist()) <= set(m.data.seen_classes.tolist())
-    loss, info = m.joint_loss(*(t[-1] for t in (b["x"], b["y"], b["idx"])))
+    loss, info = m.joint_loss(*(t[-1] for t in (b["x"], b["target"], b["idx"])))
     assert torch.isfinite(loss) and "loss_rm" in info
 
 

@@ -74,9 +74,9 @@ def test_no_unseen_or_validation_class_leaks_into_an_episode(tmp_path, split):
     assert len(batches) == len(loader) == plan.num_steps(data.num_train)
     for b in batches:
         assert b["x"].shape == (5, 12, data.feature_dim)
-        assert set(b["y"].flatten().tolist()) <= seen
-        assert not set(b["y"].flatten().tolist()) & set(data.unseen_classes.tolist())
-        assert torch.equal(data.train_y[b["idx"]], b["y"])
+        assert set(b["target"].flatten().tolist()) <= seen
+        assert not set(b["target"].flatten().tolist()) & set(data.unseen_classes.tolist())
+        assert torch.equal(data.train_y[b["idx"]], b["target"])
     if split == "dev":  # the validation classes are pseudo-unseen: never in a dev episode
         assert not seen & set(dm.split("dev").unseen_classes.tolist())
 
@@ -100,7 +100,7 @@ class RecordBatches(pl.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         split = pl_module.data
-        RecordBatches.seen.append({"split": split.name, "y": batch["y"].detach().cpu().clone(),
+        RecordBatches.seen.append({"split": split.name, "target": batch["target"].detach().cpu().clone(),
                                    "seen": set(split.seen_classes.tolist()),
                                    "unseen": set(split.unseen_classes.tolist()),
                                    "n_train": int(split.num_train)})
@@ -128,12 +128,12 @@ def test_another_method_trains_on_episodes_through_its_config(tmp_path, cache_di
         got = [b for b in batches if b["split"] == phase]
         assert len(got) == -(-got[0]["n_train"] // (n * k))  # one epoch = ceil(N / (N_way · K)) iterations
         for b in got:
-            assert b["y"].shape == (n_critic, n * k)
-            for episode in b["y"]:
+            assert b["target"].shape == (n_critic, n * k)
+            for episode in b["target"]:
                 cls = episode.view(n, k)  # K consecutive rows per class
                 assert (cls == cls[:, :1]).all()
                 assert len(set(cls[:, 0].tolist())) == n
                 assert set(cls[:, 0].tolist()) <= b["seen"]
                 assert not set(cls[:, 0].tolist()) & b["unseen"]
     # the episodes cover many seen classes, not a fixed few
-    assert len({c for b in batches if b["split"] == "test" for c in b["y"].flatten().tolist()}) > 4 * n
+    assert len({c for b in batches if b["split"] == "test" for c in b["target"].flatten().tolist()}) > 4 * n

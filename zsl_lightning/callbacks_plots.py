@@ -57,14 +57,14 @@ class FeatureEmbeddingPlot(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module) -> None:
         epoch = trainer.current_epoch + 1
-        selected = getattr(pl_module, "selected_epochs", None) or {}
+        selected = dict(pl_module.context.selected_epochs)
         if not self._drawn and self.task in selected and epoch == int(selected[self.task]):
             self._plot(trainer, pl_module, epoch, f"epoch selected for {self.task}")
 
     def on_train_end(self, trainer: pl.Trainer, pl_module) -> None:
         if self._drawn:
             return
-        selected = getattr(pl_module, "selected_epochs", None) or {}
+        selected = dict(pl_module.context.selected_epochs)
         why = ("last epoch, no selection known" if self.task not in selected else
                f"final weights: the selected epoch {selected[self.task]} was not trained in this process")
         self._plot(trainer, pl_module, int(trainer.current_epoch), why)
@@ -86,7 +86,7 @@ class FeatureEmbeddingPlot(pl.Callback):
             real.append(split.test_unseen_x[rows])
             real_y += [c] * len(rows)
         # drawn mid-training too: leave the training run's random streams as they were
-        devices = pl_module._rng_devices() if hasattr(pl_module, "_rng_devices") else []
+        devices = pl_module.rng_devices()
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)
             fake = pl_module.synthesize(split.class_embeddings[classes], self.per_class)

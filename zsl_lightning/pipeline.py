@@ -146,9 +146,12 @@ def monitors_for(cfg: DictConfig, label_mode: str, tasks=("zsl", "gzsl")) -> dic
     return mons
 
 
-def build_method(cfg: DictConfig):
+def build_method(cfg: DictConfig, context=None):
     evaluation = OmegaConf.to_container(cfg.eval, resolve=True)
-    return instantiate_user_node(cfg.method, evaluation=evaluation, seed=int(cfg.seed), _convert_="partial")
+    # the context is passed to the constructor itself: Hydra would turn a dataclass kwarg into a config node
+    make = instantiate_user_node(cfg.method, evaluation=evaluation, seed=int(cfg.seed), _partial_=True,
+                                 _convert_="partial")
+    return make(context=context)
 
 
 class _Loggers:
@@ -304,15 +307,16 @@ def fit_phase(cfg: DictConfig, dm, split: str, phase_dir: Path, max_epochs: int,
     from hydra.utils import instantiate
 
     from zsl_lightning.callbacks import AtomicCheckpointIO, ZSLCheckpoint
+    from zsl_lightning.context import PhaseContext
     from zsl_lightning.data.samplers import RandomBatches
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    module = build_method(cfg)
-    module.eval_epochs = eval_epochs
-    module.selected_epochs = dict(best_at or {})
-    module.select_on_test = select_on_test
-    module.train_prefix = "dev/train" if split == "dev" else "train"
-    module.run_config = resolved_config(cfg)
+    context = PhaseContext(phase=split, split=dm.split(split), on_device=dm.device_split,
+                           tasks=tuple(getattr(dm, "tasks", ("zsl", "gzsl"))),
+                           eval_epochs=None if eval_epochs is None else frozenset(eval_epochs),
+                           selected_epochs=dict(best_at or {}), select_on_test=select_on_test,
+                           train_prefix="dev/train" if split == "dev" else "train")
+    module = build_method(cfg, context)
     dm.use(split, getattr(module, "batch_plan", None) or RandomBatches(64))
 
     ckpt = ZSLCheckpoint(phase_dir / "checkpoints", monitors, epochs=best_at, config_hash=fingerprint)

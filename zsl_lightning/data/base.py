@@ -22,7 +22,7 @@ SPLITS = ("dev", "test")
 class DeviceBatchLoader:
     """An iterable of training batches gathered on the device from a per-epoch index plan.
 
-    Yields ``{"x": (k, B, D), "y": (k, B), "idx": (k, B)}``. The plan of epoch ``e`` is drawn from a
+    Yields the batch contract of both label modes, ``{"x": (k, B, D), "target": (k, B) class ids, "idx": (k, B)}``. The plan of epoch ``e`` is drawn from a
     generator seeded with ``(seed, e, rank)``, so a resumed run sees exactly the batches the
     uninterrupted run would have seen.
     """
@@ -39,7 +39,7 @@ class DeviceBatchLoader:
         g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, self.rank))
         plan = self.plan.sample(self._labels_cpu, g).to(self.split.train_x.device)
         for idx in plan:
-            yield {"x": self.split.train_x[idx], "y": self.split.train_y[idx], "idx": idx}
+            yield {"x": self.split.train_x[idx], "target": self.split.train_y[idx], "idx": idx}
 
 
 def epoch_seed(seed: int, epoch: int, rank: int = 0, stream: int = 0) -> int:

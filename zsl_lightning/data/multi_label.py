@@ -260,7 +260,7 @@ class MultiLabelSplit:
 
 # ------------------------------------------------------------------------------------------ batches
 class MultiLabelBatchLoader:
-    """Training batches ``{"x": (k, B, *feature_shape), "labels": (k, B, S) float (+1/-1/0)}`` on the device.
+    """Training batches ``{"x": (k, B, *feature_shape), "target": (k, B, S) float (+1/-1/0), "idx": (k, B) (in memory)}`` on the device.
 
     In memory: index plans exactly like the single-label loader (``RandomBatches``: ceil(N / B) steps of k
     batches). Streaming: ``k`` passes over the file per epoch, chunks in a random order, rows shuffled in a
@@ -287,7 +287,7 @@ class MultiLabelBatchLoader:
         if store.in_memory:
             idx_all = self.plan.sample(torch.zeros(len(store), dtype=torch.long), g).to(store.x.device)
             for idx in idx_all:
-                yield {"x": store.x[idx], "labels": store.y[idx].float()}
+                yield {"x": store.x[idx], "target": store.y[idx].float(), "idx": idx}
             return
         yield from self._stream(store, g)
 
@@ -320,13 +320,13 @@ class MultiLabelBatchLoader:
                     group, pending[:] = pending[:k], pending[k:]
                     emitted += 1
                     yield {"x": torch.stack([t[0] for t in group]),
-                           "labels": torch.stack([t[1] for t in group]).float()}
+                           "target": torch.stack([t[1] for t in group]).float()}
         if buf_x:
             drain(final=True)
         while len(pending) >= k and emitted < steps:
             group, pending[:] = pending[:k], pending[k:]
             emitted += 1
-            yield {"x": torch.stack([t[0] for t in group]), "labels": torch.stack([t[1] for t in group]).float()}
+            yield {"x": torch.stack([t[0] for t in group]), "target": torch.stack([t[1] for t in group]).float()}
 
 
 # ------------------------------------------------------------------------------------------ datamodule

@@ -23,6 +23,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from zsl_lightning.context import PhaseContext
 from zsl_lightning.data.base import epoch_seed
 from zsl_lightning.errors import ConfigError
 from zsl_lightning.eval.classifier import LinearScorer, fit_softmax_classifier
@@ -83,7 +84,8 @@ class ZSLMethod(pl.LightningModule):
     optimizer_roles: tuple[str, ...] = ()
 
     def __init__(self, evaluation: Mapping | None = None, seed: int = 0, grad_clip: float | None = None,
-                 sampler=None, epochs: int | None = None, scheduler: Callable | None = None):
+                 sampler=None, epochs: int | None = None, scheduler: Callable | None = None,
+                 context: PhaseContext | None = None):
         """Options every method config shares.
 
         Args:
@@ -95,6 +97,8 @@ class ZSLMethod(pl.LightningModule):
             epochs: training epochs (``method.epochs``; the Trainer's ``max_epochs`` interpolates it).
             scheduler: an LR-scheduler partial applied to every optimizer and stepped once per epoch
                 (e.g. ``{_target_: torch.optim.lr_scheduler.StepLR, _partial_: true, step_size: 20}``).
+            context: the phase this method is trained in (passed by the pipeline; see
+                :class:`~zsl_lightning.context.PhaseContext`): its split, evaluation epochs, metric prefixes.
         """
         super().__init__()
         self.automatic_optimization = False
@@ -106,9 +110,7 @@ class ZSLMethod(pl.LightningModule):
         self._default_scheduler = scheduler
         self.data = None
         self.history: list[dict[str, float]] = []
-        self.eval_epochs: set[int] | None = None  # set by the pipeline; None = every eval.every + last
-        self.select_on_test = False  # only for eval.select=test_best
-        self.train_prefix = "train"
+        self.context = context if context is not None else PhaseContext()
         self._optimizer_partials: dict[str, Callable] = {}
         self._scheduler_partials: dict[str, Callable] = {}
 
@@ -205,28 +207,28 @@ class ZSLMethod(pl.LightningModule):
     def setup(self, stage: str) -> None:
         """Lightning calls this before restoring a checkpoint and before ``configure_optimizers``: the
         place for networks whose shape depends on the training split (see :meth:`build_for_split`)."""
-        dm = self.trainer.datamodule if self._trainer is not None else None
-        if dm is None:
-            return
-        if dm.label_mode not in self.label_modes:
+        split = self.context.split
+        if split is None:
+            raise ConfigError(f"{type(self).__name__} was built without a split: pass context=PhaseContext(split=...).")
+        if split.label_mode not in self.label_modes:
             raise ConfigError(
-                f"method {type(self).__name__} supports label modes {self.label_modes}, but data '{dm.name}' is "
-                f"'{dm.label_mode}'-label."
+                f"method {type(self).__name__} supports label modes {self.label_modes}, but the data is "
+                f"'{split.label_mode}'-label."
             )
-        self.build_for_split(dm.split(dm.active_split))
+        self.build_for_split(split)
 
     def build_for_split(self, split) -> None:
         """Hook: create networks that depend on the split trained on (e.g. Gao et al.'s categorizer with
         C_s + 1 outputs). Runs on the CPU before checkpoint restore, so a resumed run loads into them."""
 
     def on_fit_start(self) -> None:
-        dm = self.trainer.datamodule
-        self.data = dm.device_split(self.device)
-        with torch.random.fork_rng(devices=self._rng_devices()):
+        self.data = self.context.split_on(self.device)
+        with torch.random.fork_rng(devices=self.rng_devices()):
             torch.manual_seed(epoch_seed(self.seed, -1, self.global_rank, stream=4))
             self.prepare(self.data)
 
-    def _rng_devices(self):
+    def rng_devices(self) -> list[int]:
+        """The CUDA devices whose RNG ``torch.random.fork_rng`` must save (none on CPU)."""
         return [self.device.index or 0] if self.device.type == "cuda" else []
 
     def prepare(self, split) -> None:
@@ -253,8 +255,8 @@ class ZSLMethod(pl.LightningModule):
         return s if isinstance(s, list) else [s]
 
     def should_evaluate(self, epoch: int) -> bool:
-        if self.eval_epochs is not None:
-            return epoch in self.eval_epochs
+        if self.context.eval_epochs is not None:
+            return epoch in self.context.eval_epochs
         return epoch % self.eval_cfg.every == 0 or epoch == self.trainer.max_epochs
 
     # ------------------------------------------------------------------ evaluation
@@ -262,7 +264,7 @@ class ZSLMethod(pl.LightningModule):
         was_training = self.training
         self.eval()
         try:
-            with torch.random.fork_rng(devices=self._rng_devices()):
+            with torch.random.fork_rng(devices=self.rng_devices()):
                 torch.manual_seed(epoch_seed(self.seed, epoch, 0, stream=2))
                 return self.evaluate(self.data)
         finally:
@@ -272,10 +274,10 @@ class ZSLMethod(pl.LightningModule):
         if split.label_mode == "single":
             from zsl_lightning.eval.single_label import evaluate_single_label
 
-            return evaluate_single_label(self, split, select_on_test=self.select_on_test)
+            return evaluate_single_label(self, split, select_on_test=self.context.select_on_test)
         from zsl_lightning.eval.multi_label import evaluate_multi_label  # issue: multi-label
 
-        return evaluate_multi_label(self, split, select_on_test=self.select_on_test)
+        return evaluate_multi_label(self, split, select_on_test=self.context.select_on_test)
 
     def fit_scorer(self, split, task: str, classes: torch.Tensor, select_fn=None):
         """Return a callable ``x -> scores`` over ``classes`` (attribute ``classes`` = global ids)."""
@@ -289,7 +291,7 @@ class ZSLMethod(pl.LightningModule):
         if self._current_fx_name is None:  # called outside a Lightning loop (e.g. a test driving one step)
             return
         for k, v in losses.items():
-            self.log(f"{self.train_prefix}/{k}", v, on_step=False, on_epoch=True, prog_bar=k in prog_bar)
+            self.log(f"{self.context.train_prefix}/{k}", v, on_step=False, on_epoch=True, prog_bar=k in prog_bar)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["zsl_history"] = list(self.history)

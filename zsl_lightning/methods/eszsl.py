@@ -101,4 +101,4 @@ class ESZSL(ZSLMethod):
     def on_train_epoch_end(self) -> None:
         super().on_train_epoch_end()
         if self.selected:
-            self.log_dict({f"{self.train_prefix}/{k}": v for k, v in self.selected.items()}, on_epoch=True)
+            self.log_dict({f"{self.context.train_prefix}/{k}": v for k, v in self.selected.items()}, on_epoch=True)

@@ -217,7 +217,7 @@ class JGM(GenerativeZSLMethod):
 
     # ------------------------------------------------------------------------------------ training
     def training_step(self, batch, batch_idx):
-        x, y = batch["x"][0], batch["y"][0]
+        x, y = batch["x"][0], batch["target"][0]
         a = self.data.class_embeddings[y]
         y_local = self.local_labels(y)
         eps = torch.randn(len(x), self.noise_dim, device=x.device)

@@ -95,7 +95,7 @@ class MultiLabelGenerativeMethod(ZSLMethod):
         return loss, {"wasserstein": (d_real.mean() - d_fake.mean()).detach(), "gp": gp.detach()}
 
     def _critic_phase(self, batch, parts) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x_all, pos_all = batch["x"], (batch["labels"] > 0).float()
+        x_all, pos_all = batch["x"], (batch["target"] > 0).float()
         emb = self.train_embeddings()
         loss_d, _ = self.critic_updates(((x_all[i], pos_all[i]) for i in range(x_all.shape[0])),
                                         lambda x, y: self.generate(self.sample_noise(len(y)), y, emb), parts)

@@ -101,7 +101,7 @@ class VAEGAN(GenerativeZSLMethod):
                                                "loss_adv": adv.detach()}
 
     def training_step(self, batch, batch_idx):
-        x_all, y_all = batch["x"], batch["y"]
+        x_all, y_all = batch["x"], batch["target"]
         emb = self.data.class_embeddings
         parts: dict = {}
         loss_d, infos = self.critic_updates(((x_all[i], emb[y_all[i]]) for i in range(x_all.shape[0])),

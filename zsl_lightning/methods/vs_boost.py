@@ -291,7 +291,7 @@ class VSBoost(GenerativeZSLMethod):
 
     # ---------------------------------------------------------------- training
     def training_step(self, batch, batch_idx):
-        x_all, y_all, idx_all = batch["x"], batch["y"], batch["idx"]
+        x_all, y_all, idx_all = batch["x"], batch["target"], batch["idx"]
         emb = self.data.class_embeddings
         parts: dict = {}
         loss_d, _ = self.critic_updates(((x_all[i], emb[y_all[i]]) for i in range(x_all.shape[0])),
