@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from zsl_lightning.errors import ConfigError, MissingFilesError
@@ -99,8 +100,10 @@ def test_derive_keeps_top2_edges_and_argmax_ops():
                        [(0, "fc_lrelu_bn_drop"), (3, "fc_relu_bn")],
                        [(1, "fc_relu"), (4, "fc_lrelu_drop")]]
     assert (g.kind, g.input_dims, g.widths, g.out_dim) == ("generator", (Z, A), (4, 5), X)
-    # a node with a single in-edge keeps it
-    assert derive(_search_g(), top_k=1).nodes[0][0][0] in (0, 1, 2)
+    # a node with fewer in-edges than top_k keeps them all; top_k=1 keeps the argmax of β
+    net = _set_arch(_search_g())
+    assert [src for src, _ in derive(net, top_k=4).nodes[0]] == [0, 1, 2]
+    assert [[src for src, _ in node] for node in derive(net, top_k=1).nodes] == [[1], [3], [4]]
 
 
 def test_derive_gives_fc_ops_on_a_linear_output_node():
@@ -114,8 +117,6 @@ def test_derive_gives_fc_ops_on_a_linear_output_node():
 def test_genotype_yaml_round_trip(tmp_path):
     g = derive(_set_arch(_search_g(out_activation="sigmoid")))
     path = g.to_yaml(tmp_path / "genotype_g.yaml")
-    import yaml
-
     assert yaml.safe_load(path.read_text())["nodes"][0] == [[1, "fc_lrelu"], [2, "fc_relu_bn_drop"]]
     back = Genotype.from_yaml(path)
     assert back == g and back.out_activation == "sigmoid"
@@ -125,7 +126,7 @@ def test_genotype_yaml_round_trip(tmp_path):
 def test_genotype_rejects_an_edge_from_a_later_state(tmp_path):
     d = derive(_search_g()).to_dict()
     d["nodes"][0][0] = [3, "fc_relu"]
-    (tmp_path / "bad.yaml").write_text(__import__("yaml").safe_dump(d))
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(d))
     with pytest.raises(ConfigError, match="bad.yaml.*node 0"):
         Genotype.from_yaml(tmp_path / "bad.yaml")
 
