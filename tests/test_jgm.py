@@ -303,14 +303,14 @@ def test_final_classifier_batch_is_not_set_by_syn_num(overrides, expected, monke
     ``method.classifier_batch_size`` does, unless ``eval.classifier.batch_size`` is set."""
     from types import SimpleNamespace
 
-    import zsl_lightning.methods.base as base
+    import zsl_lightning.methods.generative as base
 
     m, _ = _tiny_jgm(classifier_batch_size=300, syn_multiplier={"zsl": 2, "gzsl": 2},
                      evaluation={"syn_num": 7, "classifier": overrides})
     seen = []
     monkeypatch.setattr(base, "fit_softmax_classifier",
                         lambda x, y, n, **kw: seen.append(kw["batch_size"]) or torch.nn.Linear(FEAT, n))
-    split = SimpleNamespace(unseen_classes=torch.tensor([2, 3]), class_embeddings=torch.rand(4, ATT),
+    split = SimpleNamespace(label_mode="single", unseen_classes=torch.tensor([2, 3]), class_embeddings=torch.rand(4, ATT),
                             test_unseen_y=torch.tensor([2, 2, 3]))
     m.fit_scorer(split, "zsl", split.unseen_classes)
     assert seen == [expected]
@@ -322,7 +322,7 @@ def test_method_config_sets_the_classifier_batch(tmp_path, cache_dir):
     with open_dict(cfg):
         cfg.data_info = dm.info
     m = build_method(cfg)
-    assert m.eval_cfg.classifier.batch_size == cfg.method.classifier_batch_size != cfg.eval.syn_num
+    assert m.classifier_batch_size() == cfg.method.classifier_batch_size != cfg.eval.syn_num
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -56,6 +56,6 @@ def test_table3_experiment_is_coco(tmp_path):
 def test_table4_experiment_is_standard_nuswide(tmp_path):
     cfg = compose_cfg(["experiment=mlzsl_table4", "paths.data_dir=/data"], tmp_path)
     assert cfg.data.name == "NUS-WIDE" and cfg.data.mode == "standard" and cfg.data.standard_labels_key == "labels_81"
-    assert cfg.method.generator._target_.endswith("CLF") and cfg.method._target_.endswith("MLVAEGAN")
+    assert cfg.method.generator._target_.endswith("CLF") and cfg.method._target_.endswith("vaegan.VAEGAN")
     # the NUS-WIDE settings of Sec. 4.1 apply (the paper gives no separate ones for Table 4)
     assert cfg.method.epochs == 50 and cfg.eval.classifier.batch_size == 300 and list(cfg.data.top_k) == [3, 5]

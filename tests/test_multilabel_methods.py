@@ -150,12 +150,12 @@ NETS = ("generator", "discriminator", "encoder", "seen_classifier")
 @pytest.mark.parametrize("method", ["alf_clswgan", "clf_vaegan"])
 def test_ml_critic_step_changes_only_critic(method, tmp_path, cache_dir):
     m, batch = _bound(method, tmp_path, cache_dir)
-    x, y = batch["x"][0], (batch["target"][0] > 0).float()
+    x, cond = batch["x"][0], m.condition(batch["target"][0])
     nets = {n: getattr(m, n) for n in NETS if getattr(m, n, None) is not None}
     before = {n: _snap(v) for n, v in nets.items()}
     with torch.no_grad():
-        fake = m.generate(m.sample_noise(len(y)), y, m.train_embeddings())
-    m.manual_step("d", lambda: m.critic_loss(x, y, fake)[0])
+        fake = m.generate(m.sample_noise(len(cond)), cond)
+    m.manual_step("d", lambda: m.critic_loss(x, cond, fake)[0])
     assert _changed(before["discriminator"], m.discriminator)
     for n, net in nets.items():
         if n != "discriminator":
@@ -164,9 +164,9 @@ def test_ml_critic_step_changes_only_critic(method, tmp_path, cache_dir):
 
 def test_ml_clswgan_generator_step_keeps_critic_and_frozen_classifier(tmp_path, cache_dir):
     m, batch = _bound("flf_clswgan", tmp_path, cache_dir)
-    y = (batch["target"][-1] > 0).float()
+    y = batch["target"][-1]
     before = {n: _snap(getattr(m, n)) for n in ("generator", "discriminator", "seen_classifier")}
-    m.manual_step("g", lambda: m.generator_loss(y)[0])
+    m.manual_step("g", lambda: m.generator_loss(m.condition(y), y)[0])
     assert _changed(before["generator"], m.generator)
     assert not _changed(before["discriminator"], m.discriminator)
     assert not _changed(before["seen_classifier"], m.seen_classifier)
@@ -175,16 +175,16 @@ def test_ml_clswgan_generator_step_keeps_critic_and_frozen_classifier(tmp_path, 
 
 def test_ml_vaegan_encoder_generator_step_keeps_critic(tmp_path, cache_dir):
     m, batch = _bound("alf_vaegan", tmp_path, cache_dir)
-    x, y = batch["x"][-1], (batch["target"][-1] > 0).float()
+    x, cond = batch["x"][-1], m.condition(batch["target"][-1])
     before = {n: _snap(getattr(m, n)) for n in ("encoder", "generator", "discriminator")}
-    m.manual_step(("e", "g"), lambda: m.vae_gan_loss(x, y)[0])
+    m.manual_step(("e", "g"), lambda: m.vae_gan_loss(x, cond)[0])
     assert _changed(before["encoder"], m.encoder) and _changed(before["generator"], m.generator)
     assert not _changed(before["discriminator"], m.discriminator)
 
 
 def _capture_classifier_inputs(monkeypatch) -> dict:
     """Replace the final classifier's fit by one that records its inputs (``x``, ``targets``)."""
-    import zsl_lightning.methods.multilabel as ml
+    import zsl_lightning.methods.generative as ml
 
     seen = {}
 
@@ -253,7 +253,7 @@ def test_synthesize_sets_fills_one_tensor_like_the_plain_loop(tmp_path, cache_di
     torch.manual_seed(0)
     m.eval()
     y = sets.float().repeat_interleave(2, dim=0)  # set i -> rows 2i, 2i + 1
-    want = torch.cat([m.generate(m.sample_noise(len(y[i : i + 3])), y[i : i + 3], m.data.class_embeddings)
+    want = torch.cat([m.generator(m.sample_noise(len(y[i : i + 3])), y[i : i + 3], m.data.class_embeddings)
                       for i in range(0, len(y), 3)])
     assert got.shape == (10, m.data.feature_dim) and torch.allclose(got, want.detach())
 

@@ -46,9 +46,8 @@ def test_clswgan_generator_step_changes_only_generator(tmp_path, cache_dir):
     m, dm = _bound("clswgan", tmp_path, cache_dir)
     batch = _batch(m, dm)
     y = batch["target"][-1]
-    a = m.data.class_embeddings[y]
     before_d, before_g, before_c = _snapshot(m.discriminator), _snapshot(m.generator), _snapshot(m.seen_classifier)
-    m.manual_step("g", lambda: m.generator_loss(y, a)[0])
+    m.manual_step("g", lambda: m.generator_loss(m.condition(y), y)[0])
     assert _changed(before_g, m.generator)
     assert not _changed(before_d, m.discriminator)
     assert not _changed(before_c, m.seen_classifier)  # the pre-trained classifier stays frozen

@@ -34,8 +34,8 @@ def jobs() -> list[tuple[str, str]]:
 
     out = []
     for p in sorted((CONF / "method").glob("*.yaml")):
-        target = compose_cfg([f"method={p.stem}"], Path(tempfile.gettempdir())).method._target_
-        for mode in get_class(target).label_modes:
+        method = compose_cfg([f"method={p.stem}"], Path(tempfile.gettempdir())).method
+        for mode in method.get("label_modes") or get_class(method._target_).label_modes:
             out.append((p.stem, DATA_FOR_MODE[mode]))
     return out
 

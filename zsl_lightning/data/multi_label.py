@@ -228,6 +228,32 @@ class MultiLabelSplit:
             kw[f.name] = v.to(device) if isinstance(v, (torch.Tensor, RowStore)) else v
         return MultiLabelSplit(**kw)
 
+    # -- what methods read of the training rows (they never touch a store) ------------------------------
+    @property
+    def train_in_memory(self) -> bool:
+        return self.train.in_memory
+
+    def train_source(self) -> _TrainSource:
+        """The training rows as a chunked source (``num_chunks``, ``chunks(order)`` → (features, ±1/0 int8
+        labels)), streamed when the file is: the shape :func:`zsl_lightning.eval.classifier.train_classifier`
+        iterates."""
+        return _TrainSource(self)
+
+    def sample_train_rows(self, cap: int | None, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Real training rows (features, int8 labels): all of them, or at most ``cap`` — whole chunks in a
+        ``generator``-seeded random order when streamed, so memory stays bounded."""
+        store = self.train
+        if store.in_memory and (cap is None or len(store) <= cap):
+            return store.x, store.y
+        order = torch.randperm(store.num_chunks(self.chunk_rows), generator=generator).numpy()
+        xs, ys, n = [], [], 0
+        for xc, yc in store.chunks(self.chunk_rows, order):
+            xs.append(xc), ys.append(yc)
+            n += len(xc)
+            if cap is not None and n >= cap:
+                break
+        return torch.cat(xs)[:cap], torch.cat(ys)[:cap]
+
     def train_label_sets(self, max_rows: int | None = None, seed: int = 0) -> torch.Tensor:
         """Positive label sets of the training images as a bool matrix over ``train_cols`` (CPU).
 
@@ -256,6 +282,16 @@ class MultiLabelSplit:
         inverse = torch.empty_like(where)
         inverse[where] = torch.arange(len(where))
         return out[inverse]
+
+
+class _TrainSource:
+    def __init__(self, split: MultiLabelSplit):
+        self.split = split
+        self.num_chunks = split.train.num_chunks(split.chunk_rows)
+        self.feature_dim = split.feature_dim
+
+    def chunks(self, order=None):
+        return self.split.train.chunks(self.split.chunk_rows, order)
 
 
 # ------------------------------------------------------------------------------------------ batches

@@ -20,6 +20,10 @@ from zsl_lightning.errors import ConfigError
 
 
 class BatchPlan(Protocol):
+    #: guarantees of every batch: at least this many distinct classes, each with at least this many rows
+    classes_per_batch: int
+    rows_per_class: int
+
     def num_steps(self, n_train: int) -> int: ...
 
     def sample(self, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -43,6 +47,10 @@ class RandomBatches:
         self.batch_size = int(batch_size)
         self.batches_per_step = int(batches_per_step)
         self.steps_per_epoch = steps_per_epoch
+
+    #: what a batch guarantees (nothing: a batch may hold one class, and a class one row)
+    classes_per_batch = 1
+    rows_per_class = 1
 
     def num_steps(self, n_train: int) -> int:
         if self.steps_per_epoch:
@@ -86,6 +94,14 @@ class EpisodicBatches:
     @property
     def batch_size(self) -> int:
         return self.n_way * self.k_shot
+
+    @property
+    def classes_per_batch(self) -> int:
+        return self.n_way
+
+    @property
+    def rows_per_class(self) -> int:
+        return self.k_shot
 
     def num_steps(self, n_train: int) -> int:
         if self.steps_per_epoch:

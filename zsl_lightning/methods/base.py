@@ -5,8 +5,9 @@ method repeats: binding the training split on the device, per-epoch seeding (exa
 periodic ZSL/GZSL evaluation and its history, logging keys, and one canonical manual optimizer step.
 A method writes its networks, its losses and :meth:`training_step`, and says how it scores classes:
 
-* generative methods subclass :class:`GenerativeZSLMethod` and implement :meth:`~GenerativeZSLMethod.generate`;
-  evaluation synthesises features and fits a fresh softmax classifier;
+* generative methods subclass :class:`~zsl_lightning.methods.generative.GenerativeZSLMethod` (WGAN-based ones
+  :class:`~zsl_lightning.methods.wgan.WGANMethod`): evaluation synthesises features and fits a fresh
+  classifier;
 * other methods (ESZSL, embedding models) implement :meth:`ZSLMethod.fit_scorer` directly.
 
 Optimizers are role-named partials (``optimizer_g``, ``optimizer_d``, ...) completed in
@@ -26,7 +27,6 @@ from torch import nn
 from zsl_lightning.context import PhaseContext
 from zsl_lightning.data.base import epoch_seed
 from zsl_lightning.errors import ConfigError
-from zsl_lightning.eval.classifier import LinearScorer, fit_softmax_classifier
 
 
 @dataclass
@@ -85,7 +85,7 @@ class ZSLMethod(pl.LightningModule):
 
     def __init__(self, evaluation: Mapping | None = None, seed: int = 0, grad_clip: float | None = None,
                  sampler=None, epochs: int | None = None, scheduler: Callable | None = None,
-                 context: PhaseContext | None = None):
+                 context: PhaseContext | None = None, label_modes: list[str] | None = None):
         """Options every method config shares.
 
         Args:
@@ -97,11 +97,19 @@ class ZSLMethod(pl.LightningModule):
             epochs: training epochs (``method.epochs``; the Trainer's ``max_epochs`` interpolates it).
             scheduler: an LR-scheduler partial applied to every optimizer and stepped once per epoch
                 (e.g. ``{_target_: torch.optim.lr_scheduler.StepLR, _partial_: true, step_size: 20}``).
+            label_modes: the label modes this configuration runs in (``method.label_modes``), a subset of the
+                class's: e.g. f-CLSWGAN's class runs both, but an MLP generator ``G(z, a)`` is single-label.
             context: the phase this method is trained in (passed by the pipeline; see
                 :class:`~zsl_lightning.context.PhaseContext`): its split, evaluation epochs, metric prefixes.
         """
         super().__init__()
         self.automatic_optimization = False
+        if label_modes is not None:
+            unknown = set(label_modes) - set(type(self).label_modes)
+            if unknown:
+                raise ConfigError(f"method.label_modes: {type(self).__name__} does not support {sorted(unknown)} "
+                                  f"(it supports {list(type(self).label_modes)}).")
+            self.label_modes = tuple(label_modes)
         self.eval_cfg = EvalSettings.from_config(evaluation)
         self.seed = int(seed)
         self.grad_clip = grad_clip
@@ -183,25 +191,6 @@ class ZSLMethod(pl.LightningModule):
             return loss
 
         return self.manual_step(roles, run)
-
-    def critic_updates(self, batches, make_fake: Callable, parts: dict) -> tuple[torch.Tensor, list[dict]]:
-        """The critic half of one WGAN iteration: for each ``(x, cond)`` in ``batches``, fakes
-        ``make_fake(x, cond)`` without gradient, then one ``manual_step("d")`` on
-        ``self.critic_loss(x, cond, fake) -> (loss, info)``. Returns the last loss and every step's info."""
-        infos: list[dict] = []
-        loss = None
-        for x, cond in batches:
-            with torch.no_grad():
-                fake = make_fake(x, cond)
-
-            def run(x=x, cond=cond, fake=fake):
-                value, info = self.critic_loss(x, cond, fake)
-                infos.append(info)
-                parts.update(info)
-                return value
-
-            loss = self.manual_step("d", run)
-        return loss, infos
 
     # ------------------------------------------------------------------ data binding and seeding
     def setup(self, stage: str) -> None:
@@ -298,82 +287,6 @@ class ZSLMethod(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.history = list(checkpoint.get("zsl_history", []))
-
-
-class GenerativeZSLMethod(ZSLMethod):
-    """A method that synthesises features of unseen classes from their embeddings.
-
-    Evaluation: ``eval.syn_num`` features per unseen class, then a fresh softmax classifier —
-    ZSL: trained on synthetic unseen features, over the unseen classes; GZSL: trained on seen features
-    (``eval.gzsl_seen``: real, the default as in f-CLSWGAN / f-VAEGAN; synthetic; or both) + synthetic
-    unseen features, over all classes.
-    """
-
-    noise_dim: int = 0
-
-    def generate(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        """``x̃ = G(z, a)`` for noise ``z`` and class embeddings ``a`` (one row each)."""
-        return self.generator(z, a)
-
-    def sample_noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.noise_dim, device=self.device)
-
-    @torch.no_grad()
-    def synthesize(self, class_embeddings: torch.Tensor, n_per_class: int, chunk: int = 8192) -> torch.Tensor:
-        """``n_per_class`` features for each row of ``class_embeddings``: rows ``i*n .. (i+1)*n-1`` belong
-        to class ``i``. Networks are put in eval mode for synthesis."""
-        was_training = self.training
-        self.eval()
-        try:
-            a = class_embeddings.to(self.device).repeat_interleave(int(n_per_class), dim=0)
-            out = [self.generate(self.sample_noise(len(a[i : i + chunk])), a[i : i + chunk])
-                   for i in range(0, len(a), chunk)]
-            return torch.cat(out)
-        finally:
-            self.train(was_training)
-
-    def feature_transform(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
-        """Features are mapped through this before the final classifier (VS-Boost's encoder E)."""
-        return None
-
-    def num_synthetic(self, split, task: str) -> int:
-        """Synthetic features per unseen class (``eval.syn_num``; Gao et al. override it)."""
-        return int(self.eval_cfg.syn_num)
-
-    def classifier_training_data(self, split, task: str) -> tuple[torch.Tensor, torch.Tensor]:
-        n = self.num_synthetic(split, task)
-        unseen = split.unseen_classes
-        syn_x = self.synthesize(split.class_embeddings[unseen], n)
-        syn_y = unseen.repeat_interleave(n)
-        if task == "zsl":
-            return syn_x, syn_y
-        parts_x, parts_y = [], []
-        if self.eval_cfg.gzsl_seen in ("real", "both"):
-            parts_x.append(split.train_x)
-            parts_y.append(split.train_y)
-        if self.eval_cfg.gzsl_seen in ("synthetic", "both"):
-            seen = split.seen_classes
-            parts_x.append(self.synthesize(split.class_embeddings[seen], n))
-            parts_y.append(seen.repeat_interleave(n))
-        return torch.cat(parts_x + [syn_x]), torch.cat(parts_y + [syn_y])
-
-    def fit_scorer(self, split, task: str, classes: torch.Tensor, select_fn=None) -> LinearScorer:
-        x, y = self.classifier_training_data(split, task)
-        transform = self.feature_transform()
-        if transform is not None:
-            with torch.no_grad():
-                x = transform(x)
-        lookup = torch.full((int(classes.max()) + 1,), -1, dtype=torch.long, device=classes.device)
-        lookup[classes] = torch.arange(len(classes), device=classes.device)
-        y_local = lookup[y]
-        c = self.eval_cfg.classifier
-        wrap = (lambda lin: select_fn(LinearScorer(lin, classes, transform))) if select_fn else None
-        linear = fit_softmax_classifier(
-            x, y_local, len(classes), epochs=c.epochs, lr=c.lr, betas=(c.beta1, 0.999),
-            batch_size=int(c.batch_size or self.eval_cfg.syn_num), weight_decay=c.weight_decay,
-            generator=self.classifier_generator(), select_fn=wrap, init=c.init, init_std=c.init_std,
-        )
-        return LinearScorer(linear, classes, transform)
 
 
 def freeze(module: nn.Module) -> nn.Module:

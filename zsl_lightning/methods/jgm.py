@@ -29,10 +29,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from zsl_lightning.errors import ConfigError
+from zsl_lightning.eval.classifier import TensorSource, train_classifier
 from zsl_lightning.losses.gan import standard_gan_discriminator_loss, standard_gan_generator_loss
 from zsl_lightning.losses.jgm import categorizer_loss, perceptual_loss
 from zsl_lightning.losses.vae import gaussian_kl, vae_bce_loss
-from zsl_lightning.methods.base import GenerativeZSLMethod
+from zsl_lightning.methods.generative import GenerativeZSLMethod
 from zsl_lightning.nn.mlp import GaussianEncoder
 
 
@@ -45,8 +46,6 @@ class JGM(GenerativeZSLMethod):
     steps. Ablations (Table 3) switch branches off: ``use_cvae`` (E, L_KL, L_recon, x_f), ``use_cgan``
     (D and its terms), ``use_categorizer`` (C and its terms), ``use_percept`` (Eq. 9).
     """
-
-    optimizer_roles = ("e", "g", "d", "c")
 
     def __init__(
         self,
@@ -72,11 +71,8 @@ class JGM(GenerativeZSLMethod):
         classifier_batch_size: int | None = 300,
         **base,
     ):
-        super().__init__(**base)
-        # The base class batches the final classifier by eval.syn_num when eval.classifier.batch_size is
-        # null; JGM sizes its synthetic set by syn_multiplier instead, so syn_num must not set it silently.
-        if self.eval_cfg.classifier.batch_size is None and classifier_batch_size is not None:
-            self.eval_cfg.classifier.batch_size = int(classifier_batch_size)
+        super().__init__(noise_dim=noise_dim, **base)
+        self._classifier_batch_size = None if classifier_batch_size is None else int(classifier_batch_size)
         if recon_loss not in ("bce", "mse"):
             raise ConfigError(f"method.recon_loss must be bce | mse, got '{recon_loss}'.")
         if not (use_cvae or use_cgan):
@@ -89,7 +85,6 @@ class JGM(GenerativeZSLMethod):
         self.use_percept = bool(use_percept) and self.use_cvae and (self.use_cgan or self.use_categorizer)
         self.alpha, self.beta = float(alpha), float(beta)
         self.recon_loss, self.conditional_discriminator = recon_loss, bool(conditional_discriminator)
-        self.noise_dim = int(noise_dim)
         if getattr(encoder, "latent_dim", self.noise_dim) != self.noise_dim:
             raise ConfigError("method.encoder.latent_dim must equal method.noise_dim (d_z).")
         self.encoder, self.generator, self.discriminator = encoder, generator, discriminator
@@ -121,18 +116,9 @@ class JGM(GenerativeZSLMethod):
             return
         c = self.pretrain_cfg
         if int(c["epochs"]) > 0:
-            opt = torch.optim.Adam(self.categorizer.parameters(), lr=c["lr"], betas=(c["beta1"], 0.999))
-            x, y = split.train_x, self.local_labels(split.train_y)
-            g = torch.Generator().manual_seed(self.seed)
-            with torch.enable_grad():
-                for _ in range(int(c["epochs"])):
-                    perm = torch.randperm(len(x), generator=g).to(x.device)
-                    for i in range(0, len(x), int(c["batch_size"])):
-                        idx = perm[i : i + int(c["batch_size"])]
-                        loss = F.cross_entropy(self.categorizer(x[idx]), y[idx])
-                        opt.zero_grad(set_to_none=True)
-                        loss.backward()
-                        opt.step()
+            train_classifier(self.categorizer, TensorSource(split.train_x, self.local_labels(split.train_y)),
+                             loss="ce", epochs=int(c["epochs"]), lr=c["lr"], betas=(c["beta1"], 0.999),
+                             batch_size=int(c["batch_size"]), generator=torch.Generator().manual_seed(self.seed))
         self.categorizer_ready.fill_(True)
 
     def local_labels(self, y: torch.Tensor) -> torch.Tensor:
@@ -140,6 +126,13 @@ class JGM(GenerativeZSLMethod):
         return torch.searchsorted(self.data.seen_classes, y)
 
     # ------------------------------------------------------------------------------------ synthesis size
+    def classifier_batch_size(self) -> int:
+        """JGM sizes its synthetic set by ``syn_multiplier``, not ``eval.syn_num``: the final classifier's batch
+        is ``eval.classifier.batch_size``, else ``method.classifier_batch_size`` (300), else ``syn_num``."""
+        if self.eval_cfg.classifier.batch_size is None and self._classifier_batch_size is not None:
+            return self._classifier_batch_size
+        return super().classifier_batch_size()
+
     def num_synthetic(self, split, task: str) -> int:
         """Sec. 4.2: k × the number of real unseen evaluation images, spread over the unseen classes.
 
@@ -244,8 +237,8 @@ class JGM(GenerativeZSLMethod):
             losses["loss_c"] = self.manual_step("c", lambda: self.categorizer_loss(x, y_local, fakes))
         self.log_losses({**losses, **parts}, prog_bar=("loss_g", "loss_d"))
 
-    def configure_optimizers(self):
-        """Optimizers of the branches that are switched on, in the order e, g, d, c."""
+    @property
+    def optimizer_roles(self) -> tuple[str, ...]:
+        """The optimizers of the branches that are switched on, in the order e, g, d, c."""
         active = {"e": self.use_cvae, "g": True, "d": self.use_cgan, "c": self.use_categorizer}
-        self.optimizer_roles = tuple(r for r in ("e", "g", "d", "c") if active[r])
-        return super().configure_optimizers()
+        return tuple(r for r in ("e", "g", "d", "c") if active[r])

@@ -42,16 +42,15 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from zsl_lightning.data.samplers import EpisodicBatches
 from zsl_lightning.errors import ConfigError
-from zsl_lightning.losses.gan import gradient_penalty, wgan_critic_loss, wgan_generator_loss
+from zsl_lightning.losses.gan import wgan_generator_loss
 from zsl_lightning.losses.metric import (
     SIMILARITY_TARGETS,
     relational_metric_loss,
     semantic_infonce,
 )
 from zsl_lightning.losses.metric import similarity_target as semantic_similarity
-from zsl_lightning.methods.base import GenerativeZSLMethod
+from zsl_lightning.methods.wgan import WGANMethod
 
 SYNTHETIC_METRIC = ("generator", "joint", "none")
 SM_CLASSES = ("all", "seen")
@@ -64,7 +63,7 @@ def _frozen_call(module: nn.Module, *args: torch.Tensor) -> torch.Tensor:
     return functional_call(module, params, args)
 
 
-class VSBoost(GenerativeZSLMethod):
+class VSBoost(WGANMethod):
     """VS-Boost. Optimizers (return order): ``d`` (critic), ``g`` (generator), ``e`` (encoder E),
     ``r`` (semantic regressor R), ``f`` (relation F).
 
@@ -77,19 +76,12 @@ class VSBoost(GenerativeZSLMethod):
 
     def __init__(
         self,
-        generator: nn.Module,
-        discriminator: nn.Module,
         encoder: nn.Module,
         regressor: nn.Module,
         relation: nn.Module,
-        optimizer_g: Callable,
-        optimizer_d: Callable,
         optimizer_e: Callable,
         optimizer_r: Callable,
         optimizer_f: Callable,
-        noise_dim: int,
-        n_critic: int = 5,
-        lambda_gp: float = 10.0,
         use_sml: bool = True,
         use_rml: bool = True,
         sm_weight: float = 1.0,
@@ -100,9 +92,9 @@ class VSBoost(GenerativeZSLMethod):
         similarity_target: str = "clamp",
         rml_pairs: str = "batch",
         synthetic_metric: str = "generator",
-        **base,
+        **kw,
     ):
-        super().__init__(**base)
+        super().__init__(**kw)
         for name, value, allowed in (("synthetic_metric", synthetic_metric, SYNTHETIC_METRIC),
                                      ("sm_classes", sm_classes, SM_CLASSES),
                                      ("similarity_target", similarity_target, SIMILARITY_TARGETS),
@@ -113,22 +105,17 @@ class VSBoost(GenerativeZSLMethod):
             raise ConfigError(f"method.temperature (τ of Eq. 3) must be > 0, got {temperature}.")
         if sm_weight < 0 or rm_weight < 0:
             raise ConfigError("method.sm_weight and method.rm_weight must be >= 0.")
-        self.generator, self.discriminator = generator, discriminator
         self.encoder, self.regressor, self.relation = encoder, regressor, relation
         self._check_widths()
-        self.noise_dim = int(noise_dim)
-        self.n_critic, self.lambda_gp = int(n_critic), float(lambda_gp)
         self.use_sml, self.use_rml = bool(use_sml), bool(use_rml)
         self.sm_weight, self.rm_weight = float(sm_weight), float(rm_weight)
         self.temperature, self.sm_normalize = float(temperature), bool(sm_normalize)
         self.sm_classes, self.similarity_target = sm_classes, similarity_target
         self.rml_pairs, self.synthetic_metric = rml_pairs, synthetic_metric
-        # in-batch partners always exist when every episode has >= 2 classes and >= 2 rows per class
+        # in-batch partners always exist when every batch has >= 2 classes and >= 2 rows per class
         plan = self.batch_plan
-        self._episodes_have_partners = (isinstance(plan, EpisodicBatches) and plan.n_way >= 2
-                                        and plan.k_shot >= 2)
-        self.register_optimizer("d", optimizer_d, self.discriminator.parameters)
-        self.register_optimizer("g", optimizer_g, self.generator.parameters)
+        self._episodes_have_partners = (getattr(plan, "classes_per_batch", 1) >= 2
+                                        and getattr(plan, "rows_per_class", 1) >= 2)
         self.register_optimizer("e", optimizer_e, self.encoder.parameters)
         self.register_optimizer("r", optimizer_r, self.regressor.parameters)
         self.register_optimizer("f", optimizer_f, self.relation.parameters)
@@ -180,14 +167,6 @@ class VSBoost(GenerativeZSLMethod):
         self._split_order, self._split_counts, self._split_starts, self._split_rank = order, counts, starts, rank
 
     # ---------------------------------------------------------------- losses
-    def critic_loss(self, x: torch.Tensor, a: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Critic side of Eq. (1) (negated, minimised): ``E[D(x̃,a)] − E[D(x,a)] + γ GP``."""
-        d_real = self.discriminator(x, a)
-        d_fake = self.discriminator(fake, a)
-        gp = gradient_penalty(self.discriminator, x, fake, a)
-        loss = wgan_critic_loss(d_real, d_fake, gp, self.lambda_gp)
-        return loss, {"wasserstein": (d_real.mean() - d_fake.mean()).detach(), "gp": gp.detach()}
-
     def sm_loss(self, h: torch.Tensor, y: torch.Tensor, frozen: bool = False) -> torch.Tensor:
         """Eq. (3) on refined features ``h`` of classes ``y`` (global ids)."""
         a_tilde = _frozen_call(self.regressor, h) if frozen else self.regressor(h)
@@ -291,11 +270,8 @@ class VSBoost(GenerativeZSLMethod):
 
     # ---------------------------------------------------------------- training
     def training_step(self, batch, batch_idx):
-        x_all, y_all, idx_all = batch["x"], batch["target"], batch["idx"]
-        emb = self.data.class_embeddings
         parts: dict = {}
-        loss_d, _ = self.critic_updates(((x_all[i], emb[y_all[i]]) for i in range(x_all.shape[0])),
-                                        lambda x, a: self.generate(self.sample_noise(len(a)), a), parts)
-        loss_g = self.step_collecting(self.joint_roles,
-                                      lambda: self.joint_loss(x_all[-1], y_all[-1], idx_all[-1]), parts)
+        loss_d, x, cond, target = self.critic_phase(batch, parts)
+        idx = batch["idx"][-1]
+        loss_g = self.step_collecting(self.joint_roles, lambda: self.joint_loss(x, target, idx), parts)
         self.log_losses({"loss_d": loss_d, "loss_g": loss_g, **parts}, prog_bar=("loss_d", "loss_g"))
