@@ -51,3 +51,34 @@ def test_gather_script_builds_a_table(tmp_path):
     assert [r["gzsl_H"] for r in rows] == [50.0, 55.0]
     table = markdown(rows)
     assert "selected on TEST" in table and table.count("\n") == 3
+
+
+def test_shared_bases_are_not_method_choices(tmp_path):
+    """conf/method/ holds only complete methods; the shared blocks live in conf/method_base/."""
+    assert not [p for p in (CONF / "method").iterdir() if p.is_dir()]
+    with pytest.raises(Exception, match="method_base/wgan_gp"):
+        compose_cfg(["method=method_base/wgan_gp"], tmp_path)
+
+
+def _widths(node):
+    """Every hidden-layer width in a method config (``hidden`` lists and CLF's ``ffn_hidden``)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "hidden":
+                yield from v
+            elif k == "ffn_hidden":
+                yield v
+            else:
+                yield from _widths(v)
+
+
+@pytest.mark.parametrize("method", sorted(p.stem for p in (CONF / "method").glob("*.yaml")))
+def test_debug_fast_shrinks_every_network(method, tmp_path):
+    from omegaconf import OmegaConf
+
+    data = "synthetic_ml" if method.endswith(("_clswgan", "_vaegan", "_ml")) else "synthetic"
+    normal = OmegaConf.to_container(compose_cfg([f"method={method}", f"data={data}"], tmp_path).method)
+    fast = OmegaConf.to_container(compose_cfg([f"method={method}", f"data={data}", "debug=fast"], tmp_path).method)
+    assert fast["epochs"] == 2
+    assert len(list(_widths(fast))) == len(list(_widths(normal)))
+    assert all(w == 64 for w in _widths(fast)), method

@@ -59,3 +59,22 @@ def test_table4_experiment_is_standard_nuswide(tmp_path):
     assert cfg.method.generator._target_.endswith("CLF") and cfg.method._target_.endswith("vaegan.VAEGAN")
     # the NUS-WIDE settings of Sec. 4.1 apply (the paper gives no separate ones for Table 4)
     assert cfg.method.epochs == 50 and cfg.eval.classifier.batch_size == 300 and list(cfg.data.top_k) == [3, 5]
+
+
+@pytest.mark.parametrize("method", ML)
+def test_synthetic_ml_preset_layers(method, tmp_path):
+    """conf/preset/mlzsl/synthetic_ml.yaml for all six, then the per-GAN lr / encoder and CLF's FFN."""
+    cfg = compose_cfg([f"method={method}", "data=synthetic_ml"], tmp_path)
+    assert cfg.method.epochs == 40 and cfg.method.noise_dim == 16 and cfg.eval.every == 10
+    assert cfg.method.generator.hidden == [256] and cfg.method.discriminator.hidden == [256]
+    assert cfg.method.optimizer_g.lr == (2e-3 if method.endswith("clswgan") else 1e-3)
+    assert ("encoder" in cfg.method) == method.endswith("vaegan")
+    if method.endswith("vaegan"):
+        assert cfg.method.encoder.hidden == [256]
+    if method.startswith("clf"):
+        assert cfg.method.generator.ffn_hidden == 512
+
+
+def test_ridge_baseline_gets_no_gan_preset(tmp_path):
+    cfg = compose_cfg(["method=ridge_ml", "data=nuswide"], tmp_path)
+    assert cfg.method.epochs == 1 and "pool" not in cfg.method

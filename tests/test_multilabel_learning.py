@@ -2,7 +2,7 @@
 closed-form ridge baseline (method=ridge_ml: ridge-regressed embedding, labels ranked by cosine) by a clear
 margin in GZSL, and ranks the unseen labels far above chance in ZSL.
 
-Runs use eval.select=last (no selection) and the presets conf/preset/*_synthetic_ml.yaml, 30 epochs.
+Runs use eval.select=last (no selection) and the presets conf/preset/mlzsl/synthetic_ml.yaml (+ per-GAN/CLF overrides), 30 epochs.
 Seed 0, test split (docs/methods/multilabel.md): random scores give ZSL mAP ~1.8 (1.5-2.4 over draws);
 ridge_ml ZSL mAP 23.4, GZSL mAP 44.8 / F1@3 55.3; flf_clswgan / clf_vaegan ZSL mAP 15.6 / 16.4, GZSL mAP
 63.7 / 64.1, F1@3 65.0 / 65.7. The GZSL margin alone could come from the real seen features of the GZSL classifier, so the
