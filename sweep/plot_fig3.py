@@ -92,9 +92,9 @@ def log_to_wandb(png: Path, project: str = "zsl-lightning", group: str | None = 
     """Log the PNG to a new W&B run (``job_type=fig3``); offline unless credentials are configured."""
     import os
 
-    from zsl_lightning.pipeline import _wandb_credentials
+    from zsl_lightning.utils.loggers import wandb_credentials
 
-    if "WANDB_MODE" not in os.environ and not _wandb_credentials():
+    if "WANDB_MODE" not in os.environ and not wandb_credentials():
         os.environ["WANDB_MODE"] = "offline"
     os.environ.setdefault("WANDB_SILENT", "true")
     import wandb
@@ -148,7 +148,7 @@ class Fig3Plot(Callback):
             log.warning("Fig. 3: wandb is not installed; the plot is not logged to W&B")
             return
         project = str((lcfg.get("project") if lcfg is not None else None) or "zsl-lightning")
-        # the group the pipeline gives the jobs of this multirun (zsl_lightning.pipeline._multirun_group)
+        # the group the pipeline gives the jobs of this multirun (zsl_lightning.utils.loggers.multirun_group)
         group = f"{config.hydra.job.name}-{root.name}"
         log_to_wandb(self.last_path, project=project, group=group)
 

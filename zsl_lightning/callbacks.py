@@ -58,7 +58,7 @@ class ZSLCheckpoint(Checkpoint):
             in advance (``eval.select=val`` test phase, ``eval.select=last``). ``None``: track the maximum
             of ``monitors[task]`` over the evaluations.
         config_hash: stored in every checkpoint under ``CONFIG_HASH_KEY`` (see
-            :func:`zsl_lightning.pipeline.config_fingerprint`).
+            :func:`zsl_lightning.utils.rundir.config_fingerprint`).
 
     It is a :class:`~pytorch_lightning.callbacks.Checkpoint`, so Lightning runs it after the module's
     ``on_train_epoch_end`` (where evaluation happens) and does not add its own ModelCheckpoint.

@@ -83,6 +83,16 @@ class ZSLMethod(pl.LightningModule):
     #: optimizer roles, in the order configure_optimizers returns them
     optimizer_roles: tuple[str, ...] = ()
 
+    @classmethod
+    def phase_plan(cls, select: str) -> tuple[str, ...]:
+        """The named phases of a run of this method (:mod:`zsl_lightning.phases`), for ``eval.select``."""
+        return ("dev", "test") if select == "val" else ("test",)
+
+    @classmethod
+    def custom_phases(cls) -> dict[str, Callable[[Any], None]]:
+        """Phases of :meth:`phase_plan` that are not built in: name → ``fn(state: RunState)``."""
+        return {}
+
     def __init__(self, evaluation: Mapping | None = None, seed: int = 0, grad_clip: float | None = None,
                  sampler=None, epochs: int | None = None, scheduler: Callable | None = None,
                  context: PhaseContext | None = None, label_modes: list[str] | None = None):
