@@ -5,9 +5,10 @@ reads rows. Features keep their trailing shape (``N x D`` vectors or ``N x C x H
 :attr:`H5Info.feature_shape`); nothing here flattens them.
 
 A source of another layout (e.g. multi-scale feature maps, one HDF5 dataset per scale) plugs in as another
-store with the same three calls — ``__len__``, ``num_chunks(chunk_rows)``, ``read_chunk(j, chunk_rows,
-labels_only)`` returning ``(features, int8 labels)`` of the ``j``-th block of selected rows — plus
-``in_memory`` / ``load`` / ``to``; the split, the loaders and evaluation only use these.
+store with the same interface — ``__len__``, ``num_chunks(chunk_rows)``, ``read_chunk(j, chunk_rows,
+labels_only)`` returning ``(features, int8 labels)`` of the ``j``-th block of selected rows, ``chunks``,
+``feature_shape``, ``in_memory`` (then the tensors ``x``, ``y``), ``load`` and ``to``: the split, the loaders
+and evaluation use only these (docs/architecture.md, "Data layer").
 """
 
 from __future__ import annotations
