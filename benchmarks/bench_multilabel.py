@@ -90,7 +90,8 @@ def main() -> None:
     a = p.parse_args()
     if a.test_rows is None:
         a.test_rows = 107_859 if a.eval else 2048
-    from zsl_lightning.data.multi_label import MultiLabelBatchLoader, MultiLabelDataModule
+    from zsl_lightning.data.loaders import MultiLabelBatchLoader
+    from zsl_lightning.data.multi_label import MultiLabelDataModule
     from zsl_lightning.data.samplers import RandomBatches
 
     root = Path(a.workdir) / "NUS-WIDE"

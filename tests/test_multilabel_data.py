@@ -108,7 +108,7 @@ def test_streaming_equals_in_memory(tmp_path):
 
 
 def test_train_label_sets_stream_a_subset_chosen_before_reading(tmp_path, monkeypatch):
-    from zsl_lightning.data.multi_label import RowStore
+    from zsl_lightning.data.multilabel_store import RowStore
 
     root = nuswide(tmp_path)
     mem = load(root, in_memory=True).split("test")
@@ -143,7 +143,7 @@ def test_eval_scores_dtype_auto_is_float32_unless_over_budget(tmp_path, capsys):
 
 
 def test_streaming_batches_are_deterministic_and_bounded(tmp_path):
-    from zsl_lightning.data.multi_label import MultiLabelBatchLoader
+    from zsl_lightning.data.loaders import MultiLabelBatchLoader
 
     root = nuswide(tmp_path)
     split = load(root, in_memory=False, chunk_rows=32, buffer_rows=64).split("test")

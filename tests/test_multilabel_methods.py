@@ -6,7 +6,7 @@ import torch
 from omegaconf import open_dict
 
 from tests.helpers import bound_method, compose_cfg, shrink
-from zsl_lightning.data.multi_label import MultiLabelBatchLoader
+from zsl_lightning.data.loaders import MultiLabelBatchLoader
 from zsl_lightning.errors import ConfigError
 from zsl_lightning.eval.label_pool import build_label_pool, column_counts, nearest_unseen, random_ranks
 from zsl_lightning.nn.fusion import ALF, CLF, FLF, mean_label_embedding

@@ -5,7 +5,7 @@ import pytorch_lightning as pl
 import torch
 
 from tests.helpers import compose_cfg, shrink, write_xlsa17
-from zsl_lightning.data.base import DeviceBatchLoader
+from zsl_lightning.data.loaders import DeviceBatchLoader
 from zsl_lightning.data.samplers import EpisodicBatches
 from zsl_lightning.data.single_label import XLSA17DataModule
 from zsl_lightning.errors import ConfigError

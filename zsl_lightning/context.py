@@ -22,7 +22,7 @@ class PhaseContext:
     Attributes:
         phase: the phase's name (``dev``, ``test``, ...).
         split: the split trained and evaluated on (CPU copy; :mod:`zsl_lightning.data.split`,
-            :mod:`zsl_lightning.data.multi_label`). ``None`` only for a method built outside a run (tests).
+            :mod:`zsl_lightning.data.multilabel_split`). ``None`` only for a method built outside a run (tests).
         on_device: returns the split on a device, cached by the datamodule so that the batch loader and the
             method share one device copy; ``None``: ``split.to(device)``.
         tasks: the evaluation tasks (metric prefixes: ``zsl``, ``gzsl``; ``std`` in standard multi-label mode).

@@ -3,7 +3,7 @@
 A datamodule reads and validates its files once (:meth:`ZSLDataModule.load`), exposes what method
 configs interpolate (``info``: feature/embedding dims, class counts, label mode), and builds the two
 splits of :mod:`zsl_lightning.data.split` (``dev`` for model selection, ``test`` for the final
-numbers). Training batches are gathered on the device from index plans (:mod:`.samplers`).
+numbers). Training batches come from :mod:`.loaders` (index plans of :mod:`.samplers`, gathered on the device).
 """
 
 from __future__ import annotations
@@ -13,39 +13,13 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from zsl_lightning.data.samplers import BatchPlan, RandomBatches
+from zsl_lightning.data.loaders import DeviceBatchLoader
+from zsl_lightning.data.samplers import BatchPlan, RandomBatches, epoch_seed
 from zsl_lightning.errors import ConfigError
 
+__all__ = ["SPLITS", "ZSLDataModule", "epoch_seed"]  # epoch_seed: methods still import it from here
+
 SPLITS = ("dev", "test")
-
-
-class DeviceBatchLoader:
-    """An iterable of training batches gathered on the device from a per-epoch index plan.
-
-    Yields the batch contract of both label modes, ``{"x": (k, B, D), "target": (k, B) class ids, "idx": (k, B)}``. The plan of epoch ``e`` is drawn from a
-    generator seeded with ``(seed, e, rank)``, so a resumed run sees exactly the batches the
-    uninterrupted run would have seen.
-    """
-
-    def __init__(self, split, plan: BatchPlan, seed: int, epoch_fn, rank: int = 0):
-        self.split, self.plan, self.seed, self.epoch_fn, self.rank = split, plan, seed, epoch_fn, rank
-        self._labels_cpu = split.train_y.detach().cpu()
-
-    def __len__(self) -> int:
-        return self.plan.num_steps(len(self._labels_cpu))
-
-    def __iter__(self):
-        epoch = int(self.epoch_fn())
-        g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, self.rank))
-        plan = self.plan.sample(self._labels_cpu, g).to(self.split.train_x.device)
-        for idx in plan:
-            yield {"x": self.split.train_x[idx], "target": self.split.train_y[idx], "idx": idx}
-
-
-def epoch_seed(seed: int, epoch: int, rank: int = 0, stream: int = 0) -> int:
-    """A deterministic 63-bit seed for (run seed, epoch, rank, stream)."""
-    x = (int(seed) * 1_000_003 + int(epoch) * 9_176 + int(rank) * 131 + int(stream) * 7_919) % (2**63 - 1)
-    return x
 
 
 class ZSLDataModule(pl.LightningDataModule):

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zsl_lightning.data.preprocessing import l2_rows
 from zsl_lightning.errors import DataError, MissingFilesError
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
@@ -98,10 +99,6 @@ class LabelSpace:
     @property
     def num_unseen(self) -> int:
         return len(self.unseen_names)
-
-
-def l2_rows(a: np.ndarray) -> np.ndarray:
-    return (a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def read_lines(path: Path) -> list[str]:

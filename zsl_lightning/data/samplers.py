@@ -19,6 +19,12 @@ import torch
 from zsl_lightning.errors import ConfigError
 
 
+def epoch_seed(seed: int, epoch: int, rank: int = 0, stream: int = 0) -> int:
+    """A deterministic 63-bit seed for (run seed, epoch, rank, stream)."""
+    x = (int(seed) * 1_000_003 + int(epoch) * 9_176 + int(rank) * 131 + int(stream) * 7_919) % (2**63 - 1)
+    return x
+
+
 class BatchPlan(Protocol):
     #: guarantees of every batch: at least this many distinct classes, each with at least this many rows
     classes_per_batch: int

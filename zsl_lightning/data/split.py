@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import torch
 
+from zsl_lightning.data.preprocessing import fit_preprocessing
 from zsl_lightning.errors import ConfigError, DataError
 
 
@@ -62,34 +63,6 @@ class FeatureSplit:
             v = getattr(self, f.name)
             kw[f.name] = v.to(device) if isinstance(v, torch.Tensor) else v
         return FeatureSplit(**kw)
-
-
-# --------------------------------------------------------------------------- preprocessing
-def fit_preprocessing(train: np.ndarray, kind: str):
-    """Return a function applying the preprocessing fitted on ``train``.
-
-    ``minmax`` (reference, every released script): sklearn-style MinMaxScaler fitted on the training
-    features, then everything multiplied by 1/max(train) (a no-op unless a column is constant).
-    ``standard``: the other option of LisGAN's loader (``--standardization``): per-dimension zero mean and
-    unit variance fitted on the training features, then everything multiplied by 1/max(train) as above.
-    ``l2``: each feature vector L2-normalised. ``none``: features unchanged.
-    """
-    if kind == "none":
-        return lambda x: x
-    if kind == "l2":
-        return lambda x: x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    if kind == "minmax":
-        lo, hi = train.min(0), train.max(0)
-        scale = hi - lo
-        scale[scale == 0] = 1.0  # sklearn handles constant columns the same way
-        mx = float(((train - lo) / scale).max()) or 1.0
-        return lambda x: ((x - lo) / scale / mx).astype(np.float32)
-    if kind == "standard":
-        mean, std = train.mean(0), train.std(0)
-        std[std == 0] = 1.0  # sklearn's StandardScaler leaves constant columns unscaled
-        mx = float(((train - mean) / std).max()) or 1.0
-        return lambda x: ((x - mean) / std / mx).astype(np.float32)
-    raise ConfigError(f"data.preprocess must be one of minmax | standard | l2 | none, got '{kind}'.")
 
 
 def normalize_embeddings(emb: np.ndarray, kind: str) -> np.ndarray:

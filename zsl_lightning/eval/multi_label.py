@@ -11,9 +11,38 @@ are scored in chunks of ``split.chunk_rows``; one score per (image, label) is ke
 
 from __future__ import annotations
 
+import sys
+
 import torch
 
+from zsl_lightning.errors import ConfigError
 from zsl_lightning.eval.multilabel_metrics import multilabel_metrics
+
+SCORE_DTYPES = ("auto", "float32", "float16")
+
+
+def check_scores_dtype(setting: str) -> str:
+    if setting not in SCORE_DTYPES:
+        raise ConfigError("data.eval_scores_dtype must be auto | float32 | float16.")
+    return setting
+
+
+def scores_dtype(setting: str, max_gb: float, where: str, *shapes: tuple[int, int]) -> str:
+    """The dtype of the kept score matrices (``data.eval_scores_dtype``, ``data.eval_scores_max_gb``).
+
+    ``auto``: float32 unless the largest evaluation's score matrix (``shapes``: images × labels of each task)
+    exceeds ``max_gb``, then float16 (with a notice naming ``where``: its ties can move AP, see
+    docs/methods/multilabel.md)."""
+    if setting != "auto":
+        return setting
+    gb = max(r * c for r, c in shapes) * 4 / 2**30
+    if gb <= max_gb:
+        return "float32"
+    print(f"[zsl-lightning] {where}: float32 evaluation scores would take {gb:.1f} GB > "
+          f"data.eval_scores_max_gb={max_gb:g}; keeping them as float16 (rounding ties can "
+          "move AP slightly; raise data.eval_scores_max_gb or set data.eval_scores_dtype=float32).",
+          file=sys.stderr)
+    return "float16"
 
 
 @torch.no_grad()

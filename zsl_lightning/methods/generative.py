@@ -168,9 +168,6 @@ class GenerativeZSLMethod(ZSLMethod):
     def real_training_features(self, split) -> tuple[torch.Tensor, torch.Tensor]:
         """Multi-label: the real seen training features of the GZSL classifier (paper Sec. 3: "synthesized
         features along with the real seen class features"): all, or at most ``gzsl_real_rows`` (seeded)."""
-        if self.gzsl_real_rows is None and not split.train_in_memory:
-            raise ConfigError("method.gzsl_real_rows must be set when the training file is streamed "
-                              "(data.in_memory=false or a file above data.memory_limit_gb).")
         g = torch.Generator().manual_seed(epoch_seed(self.seed, self.current_epoch, 0, stream=6))
         return split.sample_train_rows(self.gzsl_real_rows, g)
 
@@ -228,7 +225,17 @@ class GenerativeZSLMethod(ZSLMethod):
         if split.label_mode == "single":
             seen = split.seen_classes
             return fit_softmax_classifier(split.train_x, torch.searchsorted(seen, split.train_y), len(seen), **kw), seen
-        lin = fit_linear_classifier(split.train_source(), split.feature_dim, len(split.train_cols), self.device,
+        lin = fit_linear_classifier(TrainRows(split), split.feature_dim, len(split.train_cols), self.device,
                                     loss="bce_known", **kw)
         return lin, split.train_cols
 
+
+class TrainRows:
+    """A multi-label split's training rows as the chunked source :func:`~zsl_lightning.eval.classifier.train_classifier`
+    iterates (streamed when the file is)."""
+
+    def __init__(self, split):
+        self.split, self.num_chunks = split, split.num_train_chunks
+
+    def chunks(self, order=None):
+        return self.split.train_chunks(order)

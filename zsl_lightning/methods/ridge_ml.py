@@ -48,7 +48,7 @@ class RidgeML(ZSLMethod):
         xtx = torch.zeros(d, d, dtype=torch.float64, device=self.device)
         xtt = torch.zeros(d, self.W.shape[1], dtype=torch.float64, device=self.device)
         emb = split.class_embeddings[split.train_cols]
-        for x, y in split.train_source().chunks():
+        for x, y in split.train_chunks():
             x = x.to(self.device).flatten(1).double()
             x = torch.cat([x, torch.ones(len(x), 1, device=x.device, dtype=x.dtype)], 1)
             t = mean_label_embedding((y.to(self.device) > 0).double(), emb.double())
