@@ -26,6 +26,7 @@ import os
 import pickle
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,44 @@ from zsl_lightning.errors import ConfigError
 GENERATOR_VERSION = 1
 
 
+@dataclass
+class PickedLabels:
+    """A seeded subset of NUS-WIDE's label vocabulary with its real GloVe vectors."""
+
+    seen_names: list[str]
+    unseen_names: list[str]
+    seen_vecs: np.ndarray  # raw GloVe rows (as in the released pickle), TagList1k order
+    unseen_vecs: np.ndarray  # raw, Concepts81 order
+    embeddings: np.ndarray  # (S + U) x 300, L2-normalised rows, seen first
+
+
+def pick_nuswide_labels(rng: np.random.Generator, num_seen: int, num_unseen: int) -> PickedLabels:
+    """``num_seen`` of the 925 seen tags and ``num_unseen`` of the 81 concepts, drawn with ``rng`` (two
+    draws: seen, then unseen; kept in this order so seeded benchmarks do not change)."""
+    src = RESOURCES / "nus-wide"
+    tags, concepts = read_lines(src / "TagList1k.txt"), read_lines(src / "Concepts81.txt")
+    with open(src / "NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300", "rb") as f:
+        tag_vecs, concept_vecs = (np.asarray(v, np.float32) for v in pickle.load(f))
+    seen_pool = [i for i, t in enumerate(tags) if t not in set(concepts)]
+    seen_idx = np.sort(rng.choice(seen_pool, num_seen, replace=False))
+    unseen_idx = np.sort(rng.choice(len(concepts), num_unseen, replace=False))
+    emb = np.concatenate([tag_vecs[seen_idx], concept_vecs[unseen_idx]])
+    emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    return PickedLabels([tags[i] for i in seen_idx], [concepts[i] for i in unseen_idx], tag_vecs[seen_idx],
+                        concept_vecs[unseen_idx], emb)
+
+
+def write_nuswide_label_files(out: Path, picked: PickedLabels) -> None:
+    """TagList1k.txt / Concepts81.txt / the GloVe pickle of ``picked`` under ``out`` (NUS-WIDE layout), so
+    ``read_nuswide_label_space`` reads them back."""
+    for key in ("taglist", "concepts", "glove"):
+        (out / NUSWIDE_FILES[key]).parent.mkdir(parents=True, exist_ok=True)
+    (out / NUSWIDE_FILES["taglist"]).write_text("\n".join(picked.seen_names) + "\n")
+    (out / NUSWIDE_FILES["concepts"]).write_text("\n".join(picked.unseen_names) + "\n")
+    with open(out / NUSWIDE_FILES["glove"], "wb") as f:  # the released format: raw vectors, two arrays
+        pickle.dump([picked.seen_vecs, picked.unseen_vecs], f)
+
+
 def generate_nuswide_layout(out: str | Path, *, seed: int = 0, num_seen: int = 200, num_unseen: int = 16,
                             num_train: int = 3000, num_test: int = 1000, feature_dim: int = 128,
                             hidden_dim: int = 64, num_topics: int = 12, temperature: float = 0.1,
@@ -46,16 +85,9 @@ def generate_nuswide_layout(out: str | Path, *, seed: int = 0, num_seen: int = 2
 
     if not (2 <= num_seen <= 925 and 2 <= num_unseen <= 81):
         raise ConfigError("synthetic_ml: need 2 <= num_seen <= 925 and 2 <= num_unseen <= 81.")
-    src = RESOURCES / "nus-wide"
-    tags, concepts = read_lines(src / "TagList1k.txt"), read_lines(src / "Concepts81.txt")
-    with open(src / "NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300", "rb") as f:
-        tag_vecs, concept_vecs = (np.asarray(v, np.float32) for v in pickle.load(f))
     rng = np.random.default_rng(seed)
-    seen_pool = [i for i, t in enumerate(tags) if t not in set(concepts)]
-    seen_idx = np.sort(rng.choice(seen_pool, num_seen, replace=False))
-    unseen_idx = np.sort(rng.choice(len(concepts), num_unseen, replace=False))
-    emb = np.concatenate([tag_vecs[seen_idx], concept_vecs[unseen_idx]])
-    emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    picked = pick_nuswide_labels(rng, num_seen, num_unseen)
+    emb = picked.embeddings
     n_lab = num_seen + num_unseen
 
     centers = emb[rng.choice(n_lab, num_topics, replace=False)]
@@ -90,11 +122,7 @@ def generate_nuswide_layout(out: str | Path, *, seed: int = 0, num_seen: int = 2
     out = Path(out)
     for rel in NUSWIDE_FILES.values():
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
-    chosen_tags = [tags[i] for i in seen_idx]
-    (out / NUSWIDE_FILES["taglist"]).write_text("\n".join(chosen_tags) + "\n")
-    (out / NUSWIDE_FILES["concepts"]).write_text("\n".join(concepts[i] for i in unseen_idx) + "\n")
-    with open(out / NUSWIDE_FILES["glove"], "wb") as f:  # the released format: raw vectors, two arrays
-        pickle.dump([tag_vecs[seen_idx], concept_vecs[unseen_idx]], f)
+    write_nuswide_label_files(out, picked)
     for key, x, y in (("train", x_tr, pm(y_tr[:, :num_seen])), ("zsl_test", x_te, pm(y_te[:, num_seen:])),
                       ("gzsl_test", x_te, gzsl)):
         with h5py.File(out / NUSWIDE_FILES[key], "w") as f:
