@@ -102,8 +102,8 @@ class GenerativeZSLMethod(ZSLMethod):
                 if out is None:
                     out = torch.empty(n, fake.shape[1], device=fake.device, dtype=fake.dtype)
                 out[i : i + len(cond)] = fake
-            if out is None:
-                out = torch.empty(0, 0, device=self.device)
+            if out is None:  # nothing to synthesise
+                return torch.empty(0, *(shape or (0,)), device=self.device)
             return out if shape is None else out.view(n, *shape)
         finally:
             self.train(was_training)
