@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from zsl_lightning.data.feature_maps_format import train_val_ranges
+from zsl_lightning.data.h5_handle import LazyH5
 from zsl_lightning.data.multilabel_format import check_label_values, missing_files
 from zsl_lightning.errors import DataError
 
@@ -51,7 +52,7 @@ def read_image_names(path: Path | str) -> list[str]:
                         f"file, one name per line): {e}") from None
 
 
-class BiamMapsFile:
+class BiamMapsFile(LazyH5):
     """One BiAM / LESA per-image HDF5 file: 14 x 14 x 512 maps and labels by image index.
 
     ``names_file`` fixes the order (BiAM's pickles); without it the order is the file's key order (HDF5 lists
@@ -81,7 +82,6 @@ class BiamMapsFile:
                 self._check(f, self.names[0])
         except OSError as e:
             raise DataError(f"Could not read '{self.path}' ({what}) as HDF5: {e}. It comes from {BIAM_SOURCE}.") from None
-        self._f, self._pid = None, None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -96,13 +96,6 @@ class BiamMapsFile:
             if shape not in shapes:
                 hint = " (transposed? BiAM stores channels first, 512 x 196)" if shape == (BIAM_SIDE ** 2, BIAM_CHANNELS) else ""
                 raise DataError(f"'{self.path}': '{key}' has shape {shape}; expected one of {sorted(shapes)}{hint}.")
-
-    def _file(self):
-        import h5py
-
-        if self._f is None or self._pid != os.getpid():
-            self._f, self._pid = h5py.File(self.path, "r"), os.getpid()
-        return self._f
 
     def read(self, indices: Sequence[int], labels_key: str = "labels") -> tuple[torch.Tensor, torch.Tensor]:
         """Images ``indices`` → maps (B, 512, 14, 14) float32 and labels (B, L) int8 (``labels_key`` "labels" or
@@ -128,13 +121,6 @@ class BiamMapsFile:
             x[b], y[b] = feat, lab
         return torch.from_numpy(x), torch.from_numpy(y)
 
-    def close(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-
-    def __getstate__(self):
-        return {**self.__dict__, "_f": None, "_pid": None}
 
 
 def open_biam_nuswide(root: Path | str, split: str) -> tuple[BiamMapsFile, range]:

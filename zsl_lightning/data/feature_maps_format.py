@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from zsl_lightning.data.h5_handle import LazyH5
 from zsl_lightning.data.multilabel_format import check_label_values, missing_files
 from zsl_lightning.errors import DataError
 
@@ -210,7 +211,7 @@ class FeatureMapsWriter:
         self.abort() if exc_type else self.close()
 
 
-class FeatureMapsFile:
+class FeatureMapsFile(LazyH5):
     """Reads row ranges of a cached-maps file as float32 tensors (validated on open by ``inspect_feature_maps``).
 
     The HDF5 handle opens lazily and again after a fork, so the object can go to DataLoader workers.
@@ -220,17 +221,9 @@ class FeatureMapsFile:
                  what: str = "cached feature maps"):
         self.info = inspect_feature_maps(path, expected_labels, what, scales)
         self.path = self.info.path
-        self._f, self._pid = None, None
 
     def __len__(self) -> int:
         return self.info.num_rows
-
-    def _file(self):
-        import h5py
-
-        if self._f is None or self._pid != os.getpid():
-            self._f, self._pid = h5py.File(self.path, "r"), os.getpid()
-        return self._f
 
     def read(self, start: int, stop: int, scales: Sequence[int] | None = None) -> tuple[dict, torch.Tensor]:
         """Rows ``start:stop`` → ({scale: (B, C_s, s, s) float32}, labels (B, L) int8); all scales by default.
@@ -254,10 +247,3 @@ class FeatureMapsFile:
         raw = self._file()["image_names"][start:stop]
         return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in raw]
 
-    def close(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-
-    def __getstate__(self):
-        return {**self.__dict__, "_f": None, "_pid": None}
