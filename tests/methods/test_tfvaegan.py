@@ -191,3 +191,28 @@ def test_tfvaegan_beats_eszsl_on_the_embedded_benchmark(tmp_path, cache_dir):
     assert res["zsl_t1"] >= eszsl["zsl_t1"] + 10.0, (res, eszsl)
     assert res["gzsl_H"] >= eszsl["gzsl_H"] + 10.0, (res, eszsl)
     assert res["gzsl_u"] > 10.0 and res["gzsl_s"] > 30.0, res  # neither side collapses
+
+
+# ---------------------------------------------------------------------------- presets of the released scripts
+@pytest.mark.parametrize("data, expected", [
+    ("cub", {"epochs": 300, "recons_weight": 0.01, "a1": 1.0, "a2": 1.0, "fake_noise": "encoded", "lr": 1e-4,
+             "feed_lr": 1e-5, "freeze_dec": False, "syn_num": 300}),
+    ("awa2", {"epochs": 120, "recons_weight": 0.1, "a1": 0.01, "a2": 0.01, "fake_noise": "encoded", "lr": 1e-5,
+              "feed_lr": 1e-4, "freeze_dec": True, "syn_num": 1800}),
+    ("awa1", {"epochs": 120, "recons_weight": 0.1, "a1": 0.01, "a2": 0.01, "fake_noise": "encoded", "lr": 1e-5,
+              "feed_lr": 1e-4, "freeze_dec": True, "syn_num": 1800}),
+    ("flo", {"epochs": 500, "recons_weight": 0.01, "a1": 0.5, "a2": 0.5, "fake_noise": "prior", "lr": 1e-4,
+             "feed_lr": 1e-5, "freeze_dec": False, "syn_num": 1200}),
+    ("sun", {"epochs": 400, "recons_weight": 0.01, "a1": 0.1, "a2": 0.01, "fake_noise": "encoded", "lr": 1e-3,
+             "feed_lr": 1e-4, "freeze_dec": False, "syn_num": 400}),
+])
+def test_presets_hold_the_released_scripts(data, expected, tmp_path):
+    cfg = compose_cfg(["method=tfvaegan", f"data={data}", "paths.data_dir=/data"], tmp_path)
+    m = cfg.method
+    got = {"epochs": m.epochs, "recons_weight": m.recons_weight, "a1": m.a1, "a2": m.a2, "fake_noise": m.fake_noise,
+           "lr": m.optimizer_g.lr, "feed_lr": m.optimizer_fb.lr, "freeze_dec": m.freeze_dec,
+           "syn_num": cfg.eval.syn_num}
+    assert got == expected
+    assert m.feedback_loop == 2 and m.optimizer_dec.lr == 1e-4 and m.adaptive_gp
+    assert cfg.data.embedding_norm == "l2"  # the released loader re-normalises the attributes
+    assert m.sampler.batches_per_step == m.n_critic * m.feedback_loop
