@@ -55,6 +55,10 @@ class WGANMethod(GenerativeZSLMethod):
         """The critic's fakes: ``G(z, c)`` with prior noise (f-VAEGAN may decode encoded noise instead)."""
         return self.generate(self.sample_noise(len(cond)), cond)
 
+    def before_critic_batch(self, x: torch.Tensor, cond: Condition, parts: dict) -> None:
+        """Hook run on each critic batch before its fakes are made (tf-VAEGAN trains its semantic decoder on
+        the real batch here). Default: nothing."""
+
     def critic_phase(self, batch: dict, parts: dict) -> tuple[torch.Tensor, torch.Tensor, Condition, torch.Tensor]:
         """``n_critic`` critic updates, one per batch of the step (``batch["x"]``: k × B × ...). Returns the
         last critic loss and the last batch's features, condition and target (for the generator update)."""
@@ -62,6 +66,7 @@ class WGANMethod(GenerativeZSLMethod):
         infos, loss = [], None
         for i in range(x_all.shape[0]):
             x, cond = x_all[i], self.condition(t_all[i])
+            self.before_critic_batch(x, cond, parts)
             with torch.no_grad():
                 fake = self.make_fake(x, cond)
 
