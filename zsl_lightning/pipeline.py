@@ -21,7 +21,7 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from zsl_lightning.cli import main_entry, objective
-from zsl_lightning.errors import ConfigError
+from zsl_lightning.errors import ConfigError, DivergenceError
 from zsl_lightning.phases import BUILTIN_PHASES, RunState, build_method
 from zsl_lightning.utils.config import (
     check_mandatory_values,
@@ -100,6 +100,9 @@ def run(cfg: DictConfig) -> dict:
             phase(state)
         report(state)
         return state.results
+    except DivergenceError as e:
+        report_diverged(state, e)
+        raise
     finally:
         state.loggers.finish(state.results if "headline" in state.results else None)
 
@@ -127,6 +130,7 @@ def start_run(cfg: DictConfig) -> RunState:
     monitors = monitors_for(cfg, dm.label_mode, tasks)
     select = str(cfg.eval.select)
     results: dict[str, Any] = {
+        "status": "ok",
         "method": choice_name("method", cfg),
         "data": dm.info["name"],
         "seed": int(cfg.seed),
@@ -137,6 +141,18 @@ def start_run(cfg: DictConfig) -> RunState:
         results["variant"] = hydra_choice("variant")
     return RunState(cfg=cfg, datamodule=dm, out=out, monitors=monitors, fingerprint=fingerprint,
                     loggers=Loggers(cfg), results=results)
+
+
+def report_diverged(state: RunState, err: DivergenceError) -> None:
+    """``results.json`` of a diverged run: ``"status": "diverged"``, what diverged, and no headline (the
+    numbers of a diverged model are not results)."""
+    res = state.results
+    res["status"] = "diverged"
+    res.pop("headline", None)
+    res.pop("checkpoints", None)
+    res["divergence"] = {"message": str(err), **err.details}
+    if is_rank_zero():
+        atomic_write_json(state.out / "results.json", res)
 
 
 def report(state: RunState) -> None:
