@@ -133,7 +133,8 @@ class DivergenceGuard:
 
 def all_finite(module: torch.nn.Module) -> bool:
     """Whether every parameter of ``module`` is finite (one synchronisation)."""
-    flags = [torch.isfinite(p).all() for p in module.parameters()]
+    params = module.parameters() if isinstance(module, torch.nn.Module) else ()
+    flags = [torch.isfinite(p).all() for p in params]
     return bool(torch.stack(flags).all()) if flags else True
 
 
