@@ -30,11 +30,13 @@ from zsl_lightning.utils.config import (
     choice_name,
     hydra_choice,
     instantiate_user_node,
+    reconcile_trainer,
 )
 from zsl_lightning.utils.env import configure_environment, is_rank_zero
 from zsl_lightning.utils.io import atomic_write_json
 from zsl_lightning.utils.loggers import Loggers
-from zsl_lightning.utils.rundir import config_fingerprint, write_resolved_config
+from zsl_lightning.utils.rundir import check_run_dir, config_fingerprint, write_resolved_config
+from zsl_lightning.utils.schema import check_config_types
 
 __all__ = ["DEFAULT_MONITORS", "build_datamodule", "build_method", "instantiate_user_node", "main_entry",
            "monitors_for", "objective", "phase_plan", "run"]
@@ -114,9 +116,11 @@ def start_run(cfg: DictConfig) -> RunState:
 
     configure_environment(cfg)
     out = Path(cfg.paths.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_run_dir(out)
     check_run_options(cfg)
+    reconcile_trainer(cfg)
     check_mandatory_values(cfg)
+    check_config_types(cfg)
     dm = build_datamodule(cfg)
     with open_dict(cfg):
         cfg.data_info = dm.info
