@@ -113,6 +113,25 @@ class FailedJobsSummary(Callback):
         sys.exit(max(int(r.get("exit_code", 2)) for r in failed))
 
 
+class RunDirCheck(Callback):
+    """Before Hydra creates the run (or sweep) directory: a directory that cannot be written is one clear message
+    and exit code 2 (Hydra would fail with a traceback while writing ``.hydra/``)."""
+
+    def _check(self, path, key: str) -> None:
+        from zsl_lightning.utils.rundir import writable_dir_error
+
+        err = writable_dir_error(Path(str(path)), key)
+        if err is not None:
+            print_error(err)
+            sys.exit(err.exit_code)
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config.hydra.run.dir, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config.hydra.sweep.dir, "hydra.sweep.dir")
+
+
 def print_error(e: ZSLError, header: str = "") -> None:
     try:
         from rich.console import Console
