@@ -117,19 +117,20 @@ def fit_phase(state: RunState, phase: str, split: str, phase_dir: Path, max_epoc
         from pytorch_lightning.callbacks.progress import ProgressBar
 
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    trainer = instantiate(cfg.trainer, max_epochs=int(max_epochs), callbacks=callbacks,
-                          logger=state.loggers.for_phase(phase) or False,
-                          plugins=[AtomicCheckpointIO()], enable_checkpointing=True,
-                          default_root_dir=str(phase_dir), _convert_="partial")
-    ckpt_path = None
+    ckpt_path, resume_epoch = None, None
     if phase == "test" and cfg.get("ckpt_path"):
         ckpt_path = str(cfg.ckpt_path)
         if not Path(ckpt_path).is_file():
             raise ConfigError(f"ckpt_path '{ckpt_path}' does not exist.")
     elif resume_enabled(cfg) and ckpt.last_path.is_file():
-        check_resumable_checkpoint(ckpt.last_path, state.fingerprint, phase)
+        resume_epoch = check_resumable_checkpoint(ckpt.last_path, state.fingerprint, phase)
         ckpt_path = str(ckpt.last_path)
         print(f"[zsl-lightning] resuming the {phase} phase from {ckpt_path}", file=sys.stderr)
+    # a resumed phase appends to its metric CSV (the rows of the epochs before resume_epoch stay)
+    trainer = instantiate(cfg.trainer, max_epochs=int(max_epochs), callbacks=callbacks,
+                          logger=state.loggers.for_phase(phase, keep_before_epoch=resume_epoch) or False,
+                          plugins=[AtomicCheckpointIO()], enable_checkpointing=True,
+                          default_root_dir=str(phase_dir), _convert_="partial")
     try:
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     except DivergenceError as e:

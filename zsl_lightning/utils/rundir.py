@@ -87,19 +87,22 @@ def _differing_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
     return out
 
 
-def check_resumable_checkpoint(path: Path, fingerprint: str, phase: str) -> None:
-    """Refuse to resume ``path`` when it was written under another config (see :func:`config_fingerprint`)."""
+def check_resumable_checkpoint(path: Path, fingerprint: str, phase: str) -> int:
+    """Refuse to resume ``path`` when it was written under another config (see :func:`config_fingerprint`);
+    return the first (0-based) epoch the resumed run trains."""
     import torch
 
     from zsl_lightning.callbacks import CONFIG_HASH_KEY
 
     # mmap: only the pickled metadata is read, not the tensors
-    stored = torch.load(path, map_location="cpu", weights_only=False, mmap=True).get(CONFIG_HASH_KEY)
+    ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    stored = ckpt.get(CONFIG_HASH_KEY)
     if stored is None:
         print(f"[zsl-lightning] {path} has no config fingerprint (an older run); resuming it unchecked",
               file=sys.stderr)
     elif stored != fingerprint:
         raise _different_config(path, phase, f" (fingerprint {stored}, this run {fingerprint})")
+    return int(ckpt.get("epoch", -1)) + 1
 
 
 def finished_selection(sel_file: Path, cfg: DictConfig, fingerprint: str) -> dict | None:
