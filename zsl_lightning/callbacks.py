@@ -28,7 +28,7 @@ from pytorch_lightning.callbacks import Checkpoint
 
 from zsl_lightning.eval.selection import best_epochs
 from zsl_lightning.methods.divergence import all_finite
-from zsl_lightning.utils.io import atomic_torch_save
+from zsl_lightning.utils.io import atomic_torch_save, user_file_mode
 
 CONFIG_HASH_KEY = "zsl_config_hash"
 
@@ -45,6 +45,7 @@ def atomic_copy(src: Path, dst: Path) -> None:
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
+        os.chmod(tmp, user_file_mode())
         os.replace(tmp, dst)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -49,6 +49,10 @@ def main_entry(cfg: DictConfig) -> float | None:
             return objective(cfg, results)
         except MissingMandatoryValue as e:  # a ??? reached through an interpolation: still the user's config
             raise missing_value_error([e.full_key or str(e)]) from None
+    except KeyboardInterrupt:
+        print(f"\nInterrupted. Resume this run (finished epochs are kept) with:\n  {resume_command(cfg)}",
+              file=sys.stderr)
+        sys.exit(130)
     except ZSLError as e:
         if job is None:
             print_error(e)
@@ -59,6 +63,17 @@ def main_entry(cfg: DictConfig) -> float | None:
 
 
 FAILED_FILE = "failed.json"
+
+
+def resume_command(cfg: DictConfig) -> str:
+    """The command that continues this run in its directory (``resume=auto`` picks up ``last.ckpt``)."""
+    import shlex
+
+    from zsl_lightning.utils.config import hydra_overrides
+
+    keep = [o for o in hydra_overrides() if not o.startswith(("hydra.run.dir=", "hydra.sweep.dir=", "resume="))]
+    out = str(cfg.paths.output_dir)
+    return shlex.join(["python", "train.py", *keep, f"hydra.run.dir={out}"])
 
 
 def multirun_job() -> dict | None:
