@@ -2,6 +2,7 @@
 
 * ``last.ckpt`` after every epoch (model, every optimizer and scheduler, loop counters, evaluation
   history) — resuming from it continues exactly (see ``tests/test_resume.py``);
+* never a model with a non-finite weight (a diverged run keeps its last good checkpoints);
 * ``best_zsl.ckpt`` / ``best_gzsl.ckpt``, the model each task reports:
 
   - with ``epochs`` given (test phase of ``eval.select=val``: the epochs selected on validation;
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,8 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.callbacks import Checkpoint
 
 from zsl_lightning.eval.selection import best_epochs
-from zsl_lightning.utils.io import atomic_torch_save
+from zsl_lightning.methods.divergence import all_finite
+from zsl_lightning.utils.io import atomic_torch_save, user_file_mode
 
 CONFIG_HASH_KEY = "zsl_config_hash"
 
@@ -42,6 +45,7 @@ def atomic_copy(src: Path, dst: Path) -> None:
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
+        os.chmod(tmp, user_file_mode())
         os.replace(tmp, dst)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -95,6 +99,10 @@ class ZSLCheckpoint(Checkpoint):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
+            return
+        if not all_finite(pl_module):  # method.divergence=warn trains on; the last good checkpoints stay
+            print(f"[zsl-lightning] warning: epoch {trainer.current_epoch + 1} has non-finite weights; not "
+                  f"checkpointed (the last good checkpoints in {self.dirpath} are kept).", file=sys.stderr)
             return
         self.dirpath.mkdir(parents=True, exist_ok=True)
         tasks = self.tasks_to_save(list(getattr(pl_module, "history", [])), trainer.current_epoch + 1)

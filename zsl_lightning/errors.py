@@ -25,6 +25,20 @@ class ConfigError(ZSLError):
     """A configuration value is invalid or inconsistent with the data."""
 
 
+class DivergenceError(ZSLError):
+    """Training diverged: a loss, gradient norm, parameter or evaluation score is not finite (or over
+    ``method.divergence``'s threshold). The run stops; ``results.json`` records ``"status": "diverged"``.
+
+    Exit code 3 (not 2): the config is valid, the optimisation is not. ``details`` holds what
+    ``results.json`` records of it (phase, role, epoch, step, last finite losses)."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, details: dict | None = None):
+        super().__init__(message)
+        self.details = dict(details or {})
+
+
 class MissingFilesError(DataError):
     """Some files of a benchmark are missing.
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from zsl_lightning.errors import ConfigError, ZSLError
+from zsl_lightning.errors import ConfigError, DivergenceError, ZSLError
 from zsl_lightning.utils.config import instantiate_user_node
 from zsl_lightning.utils.env import is_rank_zero
 from zsl_lightning.utils.io import atomic_write_json
@@ -117,23 +117,43 @@ def fit_phase(state: RunState, phase: str, split: str, phase_dir: Path, max_epoc
         from pytorch_lightning.callbacks.progress import ProgressBar
 
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    trainer = instantiate(cfg.trainer, max_epochs=int(max_epochs), callbacks=callbacks,
-                          logger=state.loggers.for_phase(phase) or False,
-                          plugins=[AtomicCheckpointIO()], enable_checkpointing=True,
-                          default_root_dir=str(phase_dir), _convert_="partial")
-    ckpt_path = None
+    ckpt_path, resume_epoch = None, None
     if phase == "test" and cfg.get("ckpt_path"):
         ckpt_path = str(cfg.ckpt_path)
         if not Path(ckpt_path).is_file():
             raise ConfigError(f"ckpt_path '{ckpt_path}' does not exist.")
     elif resume_enabled(cfg) and ckpt.last_path.is_file():
-        check_resumable_checkpoint(ckpt.last_path, state.fingerprint, phase)
+        resume_epoch = check_resumable_checkpoint(ckpt.last_path, state.fingerprint, phase)
         ckpt_path = str(ckpt.last_path)
         print(f"[zsl-lightning] resuming the {phase} phase from {ckpt_path}", file=sys.stderr)
-    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    # a resumed phase appends to its metric CSV (the rows of the epochs before resume_epoch stay)
+    trainer = instantiate(cfg.trainer, max_epochs=int(max_epochs), callbacks=callbacks,
+                          logger=state.loggers.for_phase(phase, keep_before_epoch=resume_epoch) or False,
+                          plugins=[AtomicCheckpointIO()], enable_checkpointing=True,
+                          default_root_dir=str(phase_dir), _convert_="partial")
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    except DivergenceError as e:
+        raise diverged(e, phase, ckpt.last_path) from None
+    except Exception as e:  # a failure *caused* by divergence (e.g. sampling from NaN) is reported as one
+        err = module.divergence_error() if hasattr(module, "divergence_error") else None
+        if err is None:
+            raise
+        raise diverged(err, phase, ckpt.last_path) from e
     if trainer.interrupted:
         raise KeyboardInterrupt
+    warnings = getattr(getattr(module, "divergence", None), "warnings", [])
+    if warnings:
+        state.results.setdefault("warnings", []).extend(f"{phase} phase: {w}" for w in warnings)
     return module
+
+
+def diverged(err: DivergenceError, phase: str, last_ckpt: Path) -> DivergenceError:
+    """``err`` with the phase and the checkpoint that was kept (the last epoch whose weights were finite)."""
+    kept = str(last_ckpt) if last_ckpt.is_file() else None
+    tail = (f"\nThe last good checkpoint is kept: {kept}" if kept else
+            "\nNo checkpoint was written (it diverged in its first epoch).")
+    return DivergenceError(f"[{phase} phase] {err}{tail}", {**err.details, "phase": phase, "kept_checkpoint": kept})
 
 
 def dev_phase(state: RunState) -> None:

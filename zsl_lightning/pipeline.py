@@ -14,6 +14,7 @@ directory is refused instead of silently reusing them.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from zsl_lightning.cli import main_entry, objective
-from zsl_lightning.errors import ConfigError
+from zsl_lightning.errors import ConfigError, DivergenceError
 from zsl_lightning.phases import BUILTIN_PHASES, RunState, build_method
 from zsl_lightning.utils.config import (
     check_mandatory_values,
@@ -29,11 +30,13 @@ from zsl_lightning.utils.config import (
     choice_name,
     hydra_choice,
     instantiate_user_node,
+    reconcile_trainer,
 )
 from zsl_lightning.utils.env import configure_environment, is_rank_zero
 from zsl_lightning.utils.io import atomic_write_json
 from zsl_lightning.utils.loggers import Loggers
-from zsl_lightning.utils.rundir import config_fingerprint, write_resolved_config
+from zsl_lightning.utils.rundir import check_run_dir, config_fingerprint, write_resolved_config
+from zsl_lightning.utils.schema import check_config_types
 
 __all__ = ["DEFAULT_MONITORS", "build_datamodule", "build_method", "instantiate_user_node", "main_entry",
            "monitors_for", "objective", "phase_plan", "run"]
@@ -100,6 +103,9 @@ def run(cfg: DictConfig) -> dict:
             phase(state)
         report(state)
         return state.results
+    except DivergenceError as e:
+        report_diverged(state, e)
+        raise
     finally:
         state.loggers.finish(state.results if "headline" in state.results else None)
 
@@ -110,9 +116,11 @@ def start_run(cfg: DictConfig) -> RunState:
 
     configure_environment(cfg)
     out = Path(cfg.paths.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_run_dir(out)
     check_run_options(cfg)
+    reconcile_trainer(cfg)
     check_mandatory_values(cfg)
+    check_config_types(cfg)
     dm = build_datamodule(cfg)
     with open_dict(cfg):
         cfg.data_info = dm.info
@@ -127,6 +135,7 @@ def start_run(cfg: DictConfig) -> RunState:
     monitors = monitors_for(cfg, dm.label_mode, tasks)
     select = str(cfg.eval.select)
     results: dict[str, Any] = {
+        "status": "ok",
         "method": choice_name("method", cfg),
         "data": dm.info["name"],
         "seed": int(cfg.seed),
@@ -139,6 +148,38 @@ def start_run(cfg: DictConfig) -> RunState:
                     loggers=Loggers(cfg), results=results)
 
 
+def report_diverged(state: RunState, err: DivergenceError) -> None:
+    """``results.json`` of a diverged run: ``"status": "diverged"``, what diverged, and no headline (the
+    numbers of a diverged model are not results)."""
+    res = state.results
+    res["status"] = "diverged"
+    res.pop("headline", None)
+    res.pop("checkpoints", None)
+    res["divergence"] = {"message": str(err), **err.details}
+    if is_rank_zero():
+        atomic_write_json(state.out / "results.json", res)
+
+
+#: an mAP this high over this many labels is almost surely an artefact (e.g. {0, 1}-coded label files)
+PERFECT_MAP, MANY_LABELS = 99.9, 10
+
+
+def too_perfect_warnings(headline: dict, info: dict) -> list[str]:
+    """Warnings for multi-label headline mAPs ≥ 99.9 over ≥ 10 labels: a {0, 1}-coded label file (0 is
+    "unknown", so every negative drops out of AP) scores exactly that."""
+    if info.get("label_mode") != "multi":
+        return []
+    labels = {"zsl": info.get("num_unseen", 0), "gzsl": info.get("num_classes", 0), "std": info.get("num_classes", 0)}
+    out = []
+    for task, n in labels.items():
+        value = headline.get(f"{task}_mAP")
+        if value is not None and float(value) >= PERFECT_MAP and int(n or 0) >= MANY_LABELS:
+            out.append(f"{task}_mAP = {float(value):.2f} over {n} labels is too perfect to be real: check that the "
+                       "label files code negatives as -1 (0 means unknown and is skipped by mAP; a {0, 1} file "
+                       "needs data.label_coding=binary).")
+    return out
+
+
 def report(state: RunState) -> None:
     """Write ``results.json`` and print the results table (``eval.dev_only``: validation numbers only,
     nothing printed)."""
@@ -147,6 +188,9 @@ def report(state: RunState) -> None:
     dev_only = bool(state.cfg.eval.get("dev_only", False))
     if dev_only:
         state.results["headline"] = {}
+    for w in too_perfect_warnings(state.results.get("headline") or {}, dict(state.cfg.data_info)):
+        print(f"[zsl-lightning] warning: {w}", file=sys.stderr)
+        state.results.setdefault("warnings", []).append(w)
     if is_rank_zero():  # under DDP every rank evaluates identically; one writes and prints
         atomic_write_json(state.out / "results.json", state.results)
         if not dev_only:

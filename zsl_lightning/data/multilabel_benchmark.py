@@ -17,6 +17,7 @@ chunk too (``train_label_sets``: a seeded subset chosen before reading).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import torch
 
 from zsl_lightning.data.multilabel_format import (
     H5_LAYOUT,
+    LABEL_CODINGS,
     NUSWIDE_FILES,
     NUSWIDE_LAYOUT,
     NUSWIDE_SOURCE,
@@ -32,11 +34,13 @@ from zsl_lightning.data.multilabel_format import (
     STANDARD_LAYOUT,
     STANDARD_SOURCE,
     H5Info,
+    check_label_coding,
     inspect_h5,
     inspect_standard_train,
     missing_files,
     read_h5_label_space,
     read_nuswide_label_space,
+    scan_label_values,
 )
 from zsl_lightning.data.multilabel_split import MultiLabelSplit
 from zsl_lightning.data.multilabel_store import RowStore
@@ -73,6 +77,7 @@ class MultiLabelBenchmark:
         eval_scores_max_gb: float = 4.0,
         source: str = NUSWIDE_SOURCE,
         seed: int = 0,
+        label_coding: str = "pm1",
     ):
         self.root, self.name, self.seed = Path(str(root)).expanduser(), name, int(seed)
         if label_space not in ("nuswide", "h5"):
@@ -95,6 +100,9 @@ class MultiLabelBenchmark:
         self.in_memory, self.memory_limit_gb = in_memory, float(memory_limit_gb)
         self.chunk_rows, self.buffer_rows = int(chunk_rows), int(buffer_rows)
         self.eval_scores_max_gb = float(eval_scores_max_gb)
+        if label_coding not in LABEL_CODINGS:
+            raise ConfigError(f"data.label_coding must be {' | '.join(LABEL_CODINGS)}, got '{label_coding}'.")
+        self.label_coding = label_coding
         self.space = None
         self.h5: dict[str, H5Info] = {}
 
@@ -125,13 +133,19 @@ class MultiLabelBenchmark:
 
     def _inspect(self, s: int, u: int) -> None:
         self.h5 = {
-            "train": inspect_h5(self.root / self.files["train"], s, "training file (seen labels)"),
-            "zsl_test": inspect_h5(self.root / self.files["zsl_test"], u, "ZSL test file (unseen labels)"),
-            "gzsl_test": inspect_h5(self.root / self.files["gzsl_test"], s + u, "GZSL test file (all labels)"),
+            "train": self._coded(inspect_h5(self.root / self.files["train"], s, "training file (seen labels)")),
+            "zsl_test": self._coded(inspect_h5(self.root / self.files["zsl_test"], u, "ZSL test file (unseen labels)")),
+            "gzsl_test": self._coded(inspect_h5(self.root / self.files["gzsl_test"], s + u,
+                                                "GZSL test file (all labels)")),
         }
         shapes = {k: v.feature_shape for k, v in self.h5.items()}
         if len(set(shapes.values())) != 1:
             raise DataError(f"{self.name}: the feature shapes of the files differ: {shapes}.")
+
+    def _coded(self, info: H5Info) -> H5Info:
+        """``info`` after checking the value set of its whole label array against ``data.label_coding``."""
+        check_label_coding(scan_label_values(info, self.chunk_rows), info, self.label_coding)
+        return dataclasses.replace(info, label_coding=self.label_coding)
 
     @property
     def info(self) -> dict[str, Any]:
@@ -254,8 +268,8 @@ class StandardMultiLabelBenchmark(MultiLabelBenchmark):
                       "scores (NUS-WIDE: the 81 concepts); the released files do not have them.")
 
     def _inspect(self, s: int, u: int) -> None:
-        tr = inspect_standard_train(self.root / self.files["train_standard"], u, self.standard_labels_key)
-        te = inspect_h5(self.root / self.files["zsl_test"], u, "test file (labels over the same U labels)")
+        tr = self._coded(inspect_standard_train(self.root / self.files["train_standard"], u, self.standard_labels_key))
+        te = self._coded(inspect_h5(self.root / self.files["zsl_test"], u, "test file (labels over the same U labels)"))
         if tr.feature_shape != te.feature_shape:
             raise DataError(f"{self.name}: the feature shapes of the files differ: train {tr.feature_shape}, "
                             f"test {te.feature_shape}.")

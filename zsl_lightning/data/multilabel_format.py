@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from zsl_lightning.data.preprocessing import l2_rows
-from zsl_lightning.errors import DataError, MissingFilesError
+from zsl_lightning.errors import ConfigError, DataError, MissingFilesError
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 
@@ -173,6 +173,8 @@ class H5Info:
     num_labels: int
     features_key: str
     labels_key: str
+    #: how the file codes its labels: pm1 (+1 / -1 / 0 = unknown) or binary ({0, 1}, read as +1 / -1)
+    label_coding: str = "pm1"
 
 
 def inspect_h5(path: Path, expected_labels: int, what: str, features_key: str = "features",
@@ -232,8 +234,55 @@ def inspect_standard_train(path: Path, num_labels: int, labels_key: str, feature
     return inspect_h5(path, num_labels, what, features_key=features_key, labels_key=labels_key)
 
 
+LABEL_CODINGS = ("pm1", "binary")
+
+#: the convention, quoted by every label-coding error
+PM1_CONVENTION = ("multi-label files code a positive label as +1, a negative as -1 and an unknown one as 0; "
+                  "mAP skips unknown labels, so a {0, 1}-coded file (0 meaning negative) would drop every negative "
+                  "and score a meaningless ~100")
+
+
+def scan_label_values(info: H5Info, chunk_rows: int = 8192) -> set:
+    """The set of values of ``info``'s whole label dataset (read labels only, chunk by chunk)."""
+    import h5py
+
+    values: set = set()
+    try:
+        with h5py.File(info.path, "r") as f:
+            ds = f[info.labels_key]
+            for lo in range(0, info.num_rows, chunk_rows):
+                values |= set(np.unique(np.asarray(ds[lo : lo + chunk_rows])).tolist())
+    except (OSError, KeyError) as e:
+        raise DataError(f"'{info.path}': could not read dataset '{info.labels_key}': {e}") from None
+    return values
+
+
+def check_label_coding(values: set, info: H5Info, coding: str) -> None:
+    """The value set of a whole label array fits ``data.label_coding``: ``pm1`` refuses a {0, 1} file (no -1 at
+    all) with the ±1/0 convention; ``binary`` accepts only {0, 1}."""
+    where = f"'{info.path}' (dataset '{info.labels_key}')"
+    if coding not in LABEL_CODINGS:
+        raise ConfigError(f"data.label_coding must be {' | '.join(LABEL_CODINGS)}, got '{coding}'.")
+    shown = sorted(values)[:6]
+    if coding == "binary":
+        if not values <= {0, 1}:
+            raise DataError(f"{where}: data.label_coding=binary expects labels in {{0, 1}}, found {shown}. A file "
+                            "with -1 is already +1/-1/0-coded: drop data.label_coding=binary.")
+        return
+    if values <= {0, 1} and 1 in values and info.num_labels > 1:
+        raise DataError(f"{where}: labels are {{0, 1}}-coded (values {shown}, no -1). The {PM1_CONVENTION}. If 0 "
+                        "means negative in this file, pass data.label_coding=binary (reads 1 as +1 and 0 as -1); "
+                        "or convert it with labels * 2 - 1.")
+
+
+def decode_labels(y: np.ndarray, coding: str) -> np.ndarray:
+    """``binary``: 1 → +1, 0 → -1 (no unknown labels); ``pm1``: as stored."""
+    return np.where(y > 0, 1, -1).astype(np.int8) if coding == "binary" else y
+
+
 def check_label_values(labels: np.ndarray, path: Path) -> None:
-    """Labels must be +1 / -1 / 0 (0 = unknown); {0, 1} multi-hot files are accepted as given."""
+    """Labels must be +1 / -1 / 0 (0 = unknown). Per chunk only the values are checked; whether a whole file is
+    {0, 1}-coded is :func:`check_label_coding`'s question (a single chunk may legitimately lack -1)."""
     if labels.size == 0:
         return
     bad = ~np.isin(labels, (-1, 0, 1))

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from zsl_lightning.data.multilabel_format import H5Info, check_label_values
+from zsl_lightning.data.multilabel_format import H5Info, check_label_values, decode_labels
 from zsl_lightning.data.preprocessing import identity
 from zsl_lightning.errors import DataError
 
@@ -87,6 +87,7 @@ class RowStore:
         if self.cols is not None:
             y = y[:, self.cols]
         check_label_values(y, self.info.path)
+        y = decode_labels(y, self.info.label_coding)  # data.label_coding=binary: {0, 1} read as -1 / +1
         y_t = torch.from_numpy(np.ascontiguousarray(y).astype(np.int8))
         if labels_only:
             return None, y_t

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zsl_lightning.methods.divergence import refuse_non_finite
 from zsl_lightning.nn.mlp import init_weights
 
 
@@ -121,6 +122,7 @@ def fit_softmax_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, *
     50 epochs, batch 300).
     """
     kw.setdefault("loss", "bce" if multilabel else "ce")
+    refuse_non_finite(x, "the final classifier's training features")
     return fit_linear_classifier(TensorSource(x.detach().flatten(1), y.detach()), x[0].numel(), num_classes,
                                  x.device, **kw)
 

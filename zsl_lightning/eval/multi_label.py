@@ -17,6 +17,7 @@ import torch
 
 from zsl_lightning.errors import ConfigError
 from zsl_lightning.eval.multilabel_metrics import multilabel_metrics
+from zsl_lightning.methods.divergence import refuse_non_finite
 
 SCORE_DTYPES = ("auto", "float32", "float16")
 
@@ -53,6 +54,7 @@ def score_store(scorer, store, device, chunk_rows: int, dtype: str = "float32") 
     i = 0
     for x, y in store.chunks(chunk_rows):
         s = scorer(x.to(device))
+        refuse_non_finite(s, "the evaluation scores")
         if scores is None:
             scores = torch.empty(len(store), s.shape[1], dtype=getattr(torch, dtype))
             labels = torch.empty(len(store), y.shape[1], dtype=torch.int8)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from zsl_lightning.eval.metrics import harmonic_mean, per_class_accuracy
+from zsl_lightning.methods.divergence import refuse_non_finite
 
 
 def _predict(scorer, x: torch.Tensor, calib_mask: torch.Tensor | None = None, gamma: float = 0.0,
@@ -12,6 +13,7 @@ def _predict(scorer, x: torch.Tensor, calib_mask: torch.Tensor | None = None, ga
     preds = []
     for i in range(0, x.shape[0], chunk):
         s = scorer(x[i : i + chunk])
+        refuse_non_finite(s, "the evaluation scores")
         if gamma and calib_mask is not None:
             s = s - gamma * calib_mask  # calibrated stacking (Chao et al. 2016)
         preds.append(scorer.classes[s.argmax(1)])

@@ -27,6 +27,7 @@ from torch import nn
 from zsl_lightning.context import PhaseContext
 from zsl_lightning.data.base import epoch_seed
 from zsl_lightning.errors import ConfigError
+from zsl_lightning.methods.divergence import DivergenceGuard
 
 
 @dataclass
@@ -95,7 +96,8 @@ class ZSLMethod(pl.LightningModule):
 
     def __init__(self, evaluation: Mapping | None = None, seed: int = 0, grad_clip: float | None = None,
                  sampler=None, epochs: int | None = None, scheduler: Callable | None = None,
-                 context: PhaseContext | None = None, label_modes: list[str] | None = None):
+                 context: PhaseContext | None = None, label_modes: list[str] | None = None,
+                 divergence: str | float = "stop"):
         """Options every method config shares.
 
         Args:
@@ -109,6 +111,8 @@ class ZSLMethod(pl.LightningModule):
                 (e.g. ``{_target_: torch.optim.lr_scheduler.StepLR, _partial_: true, step_size: 20}``).
             label_modes: the label modes this configuration runs in (``method.label_modes``), a subset of the
                 class's: e.g. f-CLSWGAN's class runs both, but an MLP generator ``G(z, a)`` is single-label.
+            divergence: ``stop`` | ``warn`` | a loss-magnitude threshold: what a non-finite loss, gradient norm
+                or parameter does (:mod:`zsl_lightning.methods.divergence`).
             context: the phase this method is trained in (passed by the pipeline; see
                 :class:`~zsl_lightning.context.PhaseContext`): its split, evaluation epochs, metric prefixes.
         """
@@ -123,6 +127,7 @@ class ZSLMethod(pl.LightningModule):
         self.eval_cfg = EvalSettings.from_config(evaluation)
         self.seed = int(seed)
         self.grad_clip = grad_clip
+        self.divergence = DivergenceGuard(divergence)
         self.batch_plan = sampler
         self.epochs = epochs
         self._default_scheduler = scheduler
@@ -164,7 +169,8 @@ class ZSLMethod(pl.LightningModule):
         Like ``toggle_optimizer``, but for one or several roles (f-VAEGAN updates encoder and generator
         from one loss): every parameter of the *other* optimizers is frozen before ``loss_fn`` builds the
         graph, so only these roles' networks receive gradients and change. Then ``zero_grad`` →
-        ``manual_backward`` → optional ``clip_gradients`` (``method.grad_clip``) → ``step``.
+        ``manual_backward`` → optional ``clip_gradients`` (``method.grad_clip``) → ``step``. The loss (and the
+        clipped gradient norm) go to the divergence guard, checked once per epoch (``method.divergence``).
         """
         roles = (roles,) if isinstance(roles, str) else tuple(roles)
         opts = [self.optimizer(r) for r in roles]
@@ -185,10 +191,21 @@ class ZSLMethod(pl.LightningModule):
                 if self.grad_clip:
                     self.clip_gradients(o, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
                 o.step()
+            self.divergence.observe("+".join(roles), loss, _grad_norm(opts) if self.grad_clip else None)
         finally:
             for p in frozen:
                 p.requires_grad_(True)
         return loss.detach()
+
+    def role_parameters(self) -> dict[str, list[torch.Tensor]]:
+        """Role → the parameters its optimizer updates (empty before the optimizers exist)."""
+        if self._trainer is None or not self.trainer.optimizers:
+            return {}
+        return {r: [p for g in self.optimizer(r).param_groups for p in g["params"]] for r in self.optimizer_roles}
+
+    def divergence_error(self):
+        """The :class:`~zsl_lightning.errors.DivergenceError` of the current epoch, if it diverged (else None)."""
+        return self.divergence.error(type(self).__name__, self.current_epoch + 1, self.role_parameters())
 
     def step_collecting(self, roles: str | tuple[str, ...], loss_fn: Callable[[], tuple[torch.Tensor, dict]],
                         parts: dict) -> torch.Tensor:
@@ -234,10 +251,13 @@ class ZSLMethod(pl.LightningModule):
         """Hook run once at fit start, after the split is on the device (e.g. pre-train a classifier)."""
 
     def on_train_epoch_start(self) -> None:
+        self.divergence.reset()
         # Every epoch starts from a seed derived from (seed, epoch): a resumed run replays exactly.
         torch.manual_seed(epoch_seed(self.seed, self.current_epoch, self.global_rank, stream=1))
 
     def on_train_epoch_end(self) -> None:
+        # before evaluation and before the checkpoint callback: a diverged epoch is neither evaluated nor saved
+        self.divergence.check(type(self).__name__, self.current_epoch + 1, self.role_parameters())
         for sch in self._schedulers():
             sch.step()
         epoch = self.current_epoch + 1
@@ -297,6 +317,13 @@ class ZSLMethod(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.history = list(checkpoint.get("zsl_history", []))
+
+
+def _grad_norm(opts) -> torch.Tensor:
+    grads = [p.grad.detach() for o in opts for g in o.param_groups for p in g["params"] if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
 
 
 def freeze(module: nn.Module) -> nn.Module:

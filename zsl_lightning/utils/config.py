@@ -93,3 +93,60 @@ def hydra_choice(group: str) -> str | None:
 def choice_name(group: str, cfg: DictConfig) -> str:
     """:func:`hydra_choice`, or the lower-cased class name of the group's ``_target_`` outside Hydra."""
     return hydra_choice(group) or str(cfg[group].get("_target_", group)).rsplit(".", 1)[-1].lower()
+
+
+#: Trainer arguments the pipeline sets itself, and where the user sets them instead
+PIPELINE_TRAINER_KEYS = {
+    "callbacks": "the callbacks config group (callbacks=..., +callbacks.<name>._target_=...)",
+    "logger": "the logger config group (logger=csv | tensorboard | wandb | many | none)",
+    "plugins": "nothing: checkpoints are always written atomically by the pipeline",
+    "enable_checkpointing": "nothing: checkpoints/last.ckpt and best_<task>.ckpt are always written",
+    "default_root_dir": "hydra.run.dir (the run directory)",
+}
+#: Trainer arguments manual optimization forbids: (value that means "off", what to use instead)
+MANUAL_OPTIMIZATION_KEYS = {
+    "gradient_clip_val": ((None, 0, 0.0), "method.grad_clip"),
+    "accumulate_grad_batches": ((None, 1), "a larger batch (method.sampler.batch_size)"),
+}
+
+
+def reconcile_trainer(cfg: DictConfig) -> None:
+    """The Trainer keys the pipeline overrides: ``trainer.max_epochs=N`` is honoured — it sets ``method.epochs``
+    exactly as ``method.epochs=N`` would (each phase's epochs derive from it) — and the others are refused with
+    the key to use instead."""
+    from omegaconf import open_dict
+
+    tr = cfg.get("trainer")
+    if tr is None:
+        return
+    owned = [k for k in PIPELINE_TRAINER_KEYS if k in tr and tr.get(k) is not None]
+    if owned:
+        k = owned[0]
+        raise ConfigError(f"trainer.{k} is set by the pipeline and cannot be overridden; use "
+                          f"{PIPELINE_TRAINER_KEYS[k]}.")
+    for k, (off, instead) in MANUAL_OPTIMIZATION_KEYS.items():
+        if k in tr and tr.get(k) not in off:
+            raise ConfigError(f"trainer.{k}={tr.get(k)}: methods use manual optimization, which the Trainer's {k} "
+                              f"does not support; use {instead}.")
+    if "max_epochs" not in tr or OmegaConf.is_interpolation(tr, "max_epochs"):
+        return
+    value = tr.get("max_epochs")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"trainer.max_epochs must be a positive integer (it sets method.epochs), got {value!r}.")
+    explicit = [o for o in hydra_overrides() if o.split("=", 1)[0].lstrip("+~") == "method.epochs"]
+    if explicit and int(cfg.method.get("epochs", value)) != value:
+        raise ConfigError(f"trainer.max_epochs={value} and method.epochs={cfg.method.epochs} disagree; set only "
+                          "method.epochs (the pipeline derives every phase's Trainer epochs from it).")
+    with open_dict(cfg):
+        cfg.method.epochs = value
+        cfg.trainer.max_epochs = "${method.epochs}"  # the config (and its fingerprint) of method.epochs=N
+
+
+def hydra_overrides() -> list[str]:
+    """The command-line overrides of this job (empty outside Hydra)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return [str(o) for o in HydraConfig.get().overrides.task]
+    except Exception:  # not under Hydra
+        return []

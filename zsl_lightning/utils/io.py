@@ -9,12 +9,20 @@ from pathlib import Path
 from typing import Any
 
 
+def user_file_mode() -> int:
+    """``0o666`` minus the process umask (0644 with the usual umask 022): what ``open()`` would have given."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _atomic_replace(path: Path, write) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # The temporary file lives in the target directory so os.replace is a same-filesystem rename.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, user_file_mode())  # mkstemp creates 0600; run files get the user's umask
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

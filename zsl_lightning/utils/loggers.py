@@ -18,7 +18,9 @@ class Loggers:
         self.cfg = cfg
         self.shared: dict[str, Any] = {}
 
-    def for_phase(self, phase: str) -> list:
+    def for_phase(self, phase: str, keep_before_epoch: int | None = None) -> list:
+        """The phase's loggers; ``keep_before_epoch`` (a resumed phase): the CSV logger keeps the rows of the
+        epochs before it and appends (:class:`~zsl_lightning.utils.csv_logger.ResumableCSVLogger`)."""
         from hydra.utils import instantiate
 
         out = []
@@ -33,6 +35,9 @@ class Loggers:
                     self.shared[key] = instantiate(lcfg, **extra)
                     self.shared[key].log_hyperparams(flat_config(self.cfg))
                 out.append(self.shared[key])
+            elif str(lcfg._target_).endswith("CSVLogger"):
+                out.append(instantiate(lcfg, version=phase, keep_before_epoch=keep_before_epoch,
+                                       _target_="zsl_lightning.utils.csv_logger.ResumableCSVLogger"))
             else:
                 out.append(instantiate(lcfg, version=phase))
         return out

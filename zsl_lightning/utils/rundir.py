@@ -87,19 +87,22 @@ def _differing_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
     return out
 
 
-def check_resumable_checkpoint(path: Path, fingerprint: str, phase: str) -> None:
-    """Refuse to resume ``path`` when it was written under another config (see :func:`config_fingerprint`)."""
+def check_resumable_checkpoint(path: Path, fingerprint: str, phase: str) -> int:
+    """Refuse to resume ``path`` when it was written under another config (see :func:`config_fingerprint`);
+    return the first (0-based) epoch the resumed run trains."""
     import torch
 
     from zsl_lightning.callbacks import CONFIG_HASH_KEY
 
     # mmap: only the pickled metadata is read, not the tensors
-    stored = torch.load(path, map_location="cpu", weights_only=False, mmap=True).get(CONFIG_HASH_KEY)
+    ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    stored = ckpt.get(CONFIG_HASH_KEY)
     if stored is None:
         print(f"[zsl-lightning] {path} has no config fingerprint (an older run); resuming it unchecked",
               file=sys.stderr)
     elif stored != fingerprint:
         raise _different_config(path, phase, f" (fingerprint {stored}, this run {fingerprint})")
+    return int(ckpt.get("epoch", -1)) + 1
 
 
 def finished_selection(sel_file: Path, cfg: DictConfig, fingerprint: str) -> dict | None:
@@ -143,3 +146,45 @@ def checkpoint_record(out: Path, chosen: dict[str, int], select: str) -> dict[st
         if name != "last":
             rec[name]["selected_on"] = CHECKPOINT_SELECTED_ON[select]
     return rec
+
+
+#: folders of a run directory the phases write into (relative to the run directory)
+RUN_SUBDIRS = ("checkpoints", "dev", "dev/checkpoints", "csv")
+
+
+def writable_dir_error(path: Path, key: str) -> ConfigError | None:
+    """Why ``path`` cannot be (created as) a writable directory, as an error naming ``key``; ``None`` if it can.
+    Tried for real (a temporary file), so it also holds for root and read-only file systems."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        return ConfigError(f"{key}: '{path}' cannot be created: '{probe}' is a file, not a directory. Pick another "
+                           f"{key}=... or remove that file.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".write-test.", dir=path)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        return ConfigError(f"{key}: the run directory '{path}' is not writable ({e.strerror or e}). Pick a writable "
+                           f"{key}=... (e.g. under $HOME).")
+    return None
+
+
+def check_run_dir(out: Path, key: str = "hydra.run.dir") -> None:
+    """The run directory is writable and none of the folders the phases write into is a file."""
+    err = writable_dir_error(out, key)
+    if err is not None:
+        raise err
+    for sub in RUN_SUBDIRS:
+        p = Path(out) / sub
+        if p.exists() and not p.is_dir():
+            raise ConfigError(f"'{p}' is a file, but the run writes into a folder of that name; remove or rename it, "
+                              f"or use another {key}.")
