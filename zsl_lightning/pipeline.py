@@ -142,6 +142,9 @@ def start_run(cfg: DictConfig) -> RunState:
         "selection": {"mode": select, "description": describe_selection(select, tasks), "monitors": monitors},
         "config": "config_resolved.yaml",
     }
+    for note in getattr(dm, "notices", []):
+        print(f"[zsl-lightning] notice: {note}", file=sys.stderr)
+        results.setdefault("notes", []).append(note)
     if hydra_choice("variant"):
         results["variant"] = hydra_choice("variant")
     return RunState(cfg=cfg, datamodule=dm, out=out, monitors=monitors, fingerprint=fingerprint,

@@ -32,6 +32,8 @@ class ZSLDataModule(pl.LightningDataModule):
         self.name = name
         self.seed = int(seed)
         self._loaded = False
+        #: things about the data a user should know (printed at load, written to results.json "notes")
+        self.notices: list[str] = []
         self._splits: dict[str, Any] = {}
         self._device_split: tuple[str, Any, Any] | None = None
         self.active_split = "test"

@@ -60,6 +60,7 @@ class XLSA17DataModule(ZSLDataModule):
         self.raw = load_xlsa17(self.root, self.name, self.features_file, self.splits_file,
                                self.embedding_file, self.embedding_key)
         self.raw.embeddings = normalize_embeddings(self.raw.embeddings, self.embedding_norm).astype(np.float32)
+        self.notices = data_notices(self.raw)
 
     @property
     def info(self) -> dict[str, Any]:
@@ -118,3 +119,24 @@ class XLSA17DataModule(ZSLDataModule):
         val_classes = rng.choice(classes, n_val, replace=False)
         is_val = np.isin(r.labels[tv], val_classes)
         return tv[~is_val], tv[is_val]
+
+
+def data_notices(r: XLSA17Raw) -> list[str]:
+    """What the loader accepts but a user should hear of: classes with an embedding and no image (they take no
+    part in any split), and training features that are constant (a run on them can only reach chance)."""
+    out = []
+    used = np.unique(r.labels[np.concatenate([r.locs["trainval_loc"], r.locs["test_unseen_loc"]])])
+    unused = np.setdiff1d(np.arange(r.num_classes), used)
+    if unused.size:
+        names = [r.class_names[i] for i in unused[:5]] if r.class_names else []
+        out.append(f"{unused.size} class(es) have an embedding but no trainval or test-unseen image and are "
+                   f"dropped (1-based ids {(unused + 1)[:10].tolist()}{', ' + str(names) if names else ''}).")
+    x = r.features[r.locs["trainval_loc"]]
+    spread = x.max(0) - x.min(0)
+    constant = spread <= 1e-12 * np.maximum(1.0, np.abs(x).max(0))
+    if constant.all():
+        out.append("every training feature column is constant: nothing can be learnt from these features "
+                   "(expect chance-level results; check the features file).")
+    elif constant.mean() > 0.5:
+        out.append(f"{int(constant.sum())} of {constant.size} training feature columns are constant.")
+    return out
