@@ -1,20 +1,19 @@
 """VS-Boost's presets, Table 2-4 experiment configs, LisGAN preprocessing, and runs on xlsa17 files."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from tests.helpers import compose_cfg, shrink, write_xlsa17
+from tests.helpers import CONF, compose_cfg, shrink, write_xlsa17
 from zsl_lightning.data.split import fit_preprocessing
 from zsl_lightning.pipeline import run
 
 # Table 4's ablations as named variants (conf/variant/vs_boost_*.yaml) -> (use_sml, use_rml)
 TABLE4 = {"vs_boost_plain": (False, False), "vs_boost_sml": (True, False), "vs_boost_rml": (False, True),
           "vs_boost_full": (True, True)}
-VARIANTS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "variant").glob("vs_boost_*.yaml"))
+VARIANTS = sorted(p.stem for p in (CONF / "variant").glob("vs_boost_*.yaml"))
 
 # the paper's "N-K" episode sizes (Sec. 4: "8-64 for APY and AWA, 4-16 for CUB, 1-32 for FLO and 64-2 for SUN")
 EPISODES = {"apy": (8, 64), "awa2": (8, 64), "cub": (4, 16), "flo": (1, 32), "sun": (64, 2)}

@@ -6,10 +6,9 @@ import pytest
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
-from tests.helpers import compose_cfg, shrink
+from tests.helpers import CONF, compose_cfg, shrink
 from zsl_lightning.pipeline import run
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 METHODS = sorted(p.stem for p in (CONF / "method").glob("*.yaml"))
 DATA_FOR_MODE = {"single": "synthetic", "multi": "synthetic_ml"}
 

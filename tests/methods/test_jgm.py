@@ -4,19 +4,18 @@ classifier's batch, every Table 3 variant, the Fig. 3 sweep plot (Hydra callback
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 from omegaconf import open_dict
 
-from tests.helpers import bound_method, compose_cfg, shrink
+from tests.helpers import CONF, ROOT, bound_method, compose_cfg, shrink
 from zsl_lightning.losses.gan import standard_gan_discriminator_loss
 from zsl_lightning.losses.jgm import categorizer_loss, perceptual_loss
 from zsl_lightning.pipeline import build_datamodule, build_method, run
 
-VARIANTS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "variant").glob("jgm_*.yaml"))
+VARIANTS = sorted(p.stem for p in (CONF / "variant").glob("jgm_*.yaml"))
 
 
 # ------------------------------------------------------------------------------------------ losses
@@ -430,7 +429,7 @@ def test_fig3_multirun_writes_the_plot_when_it_ends(tmp_path, cache_dir):
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     sweep_dir = tmp_path / "multirun"
     tiny = [f"method.{n}.hidden=[16]" for n in ("encoder", "generator", "discriminator", "categorizer")]
     cmd = [sys.executable, "train.py", "-m", "experiment=jgm_fig3", "data=synthetic", "fig3_k=0.5,1",

@@ -1,13 +1,10 @@
 """Config composition: presets per (method, data), data presets, experiments, the gather script."""
 
 import json
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import compose_cfg
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
+from tests.helpers import CONF, compose_cfg
 
 
 @pytest.mark.parametrize("data,name", [("cub", "CUB"), ("awa1", "AWA1"), ("awa2", "AWA2"), ("sun", "SUN"),

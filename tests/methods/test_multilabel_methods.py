@@ -304,7 +304,7 @@ def test_table4_standard_mode_tiny_fit(tmp_path, cache_dir):
     task, ``std``, selected on the validation split."""
     import json
 
-    from tests.test_multilabel_data import standard_layout
+    from tests.data.test_multilabel_data import standard_layout
     from zsl_lightning.eval.multilabel_metrics import mean_average_precision
     from zsl_lightning.pipeline import run
 
