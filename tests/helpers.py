@@ -155,20 +155,24 @@ def method_configs() -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def method_jobs() -> tuple[tuple[str, str], ...]:
-    """(method config, label mode) for every method config and every label mode it declares
-    (``method.label_modes``, else its class's ``label_modes``)."""
+def method_targets() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """config -> (its ``_target_``, the label modes it declares: ``method.label_modes``, else the class's)."""
     import tempfile
 
     from hydra.utils import get_class
 
-    out = []
+    out = {}
     for name in method_configs():
         method = compose_cfg([f"method={name}"], Path(tempfile.gettempdir())).method
-        for mode in method.get("label_modes") or get_class(method._target_).label_modes:
-            out.append((name, str(mode)))
+        modes = method.get("label_modes") or get_class(method._target_).label_modes
+        out[name] = (str(method._target_), tuple(str(m) for m in modes))
     GlobalHydra.instance().clear()
-    return tuple(out)
+    return out
+
+
+def method_jobs() -> list[tuple[str, str]]:
+    """(method config, label mode) for every method config and every label mode it declares."""
+    return [(name, mode) for name, (_, modes) in method_targets().items() for mode in modes]
 
 
 # ------------------------------------------------------------------------------------------ parameter snapshots
