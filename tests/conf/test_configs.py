@@ -1,38 +1,10 @@
-"""Config composition: presets per (method, data), data presets, experiments, the gather script."""
+"""Config composition: shared bases are not method choices, ``debug=fast`` shrinks every method config, the\ngather script. The values configs must hold are one table: test_config_values.py."""
 
 import json
 
 import pytest
 
-from tests.helpers import CONF, compose_cfg
-
-
-@pytest.mark.parametrize("data,name", [("cub", "CUB"), ("awa1", "AWA1"), ("awa2", "AWA2"), ("sun", "SUN"),
-                                       ("apy", "APY"), ("flo", "FLO")])
-def test_single_label_presets_point_at_the_xlsa17_layout(data, name, tmp_path):
-    cfg = compose_cfg([f"data={data}", "paths.data_dir=/data/zsl"], tmp_path)
-    assert cfg.data.name == name
-    assert cfg.data.root == "/data/zsl/xlsa17"
-    assert cfg.data._target_.endswith("XLSA17DataModule")
-
-
-@pytest.mark.parametrize("data,lr,epochs,syn", [("cub", 1e-4, 56, 300), ("awa1", 1e-5, 30, 1800),
-                                                ("flo", 1e-4, 80, 1200), ("sun", 2e-4, 40, 400)])
-def test_reference_hyperparameters_follow_the_data(data, lr, epochs, syn, tmp_path):
-    cfg = compose_cfg(["method=clswgan", f"data={data}"], tmp_path)
-    assert cfg.method.optimizer_g.lr == lr and cfg.method.optimizer_d.lr == lr
-    assert cfg.method.epochs == epochs and cfg.eval.syn_num == syn
-    assert cfg.method.generator.hidden == [4096]  # paper sizes on real data
-
-
-def test_command_line_overrides_beat_presets(tmp_path):
-    cfg = compose_cfg(["method=clswgan", "data=cub", "method.epochs=3"], tmp_path)
-    assert cfg.method.epochs == 3
-
-
-def test_sentence_embeddings_option(tmp_path):
-    cfg = compose_cfg(["data=cub", "data.embedding_file=sent_splits.mat"], tmp_path)
-    assert cfg.data.embedding_file == "sent_splits.mat"
+from tests.helpers import CONF, DATA_FOR_MODE, compose_cfg, method_jobs
 
 
 def test_gather_script_builds_a_table(tmp_path):
@@ -69,11 +41,11 @@ def _widths(node):
                 yield from _widths(v)
 
 
-@pytest.mark.parametrize("method", sorted(p.stem for p in (CONF / "method").glob("*.yaml")))
-def test_debug_fast_shrinks_every_network(method, tmp_path):
+@pytest.mark.parametrize("method,mode", method_jobs())
+def test_debug_fast_shrinks_every_network(method, mode, tmp_path):
     from omegaconf import OmegaConf
 
-    data = "synthetic_ml" if method.endswith(("_clswgan", "_vaegan", "_ml")) else "synthetic"
+    data = DATA_FOR_MODE[mode]
     normal = OmegaConf.to_container(compose_cfg([f"method={method}", f"data={data}"], tmp_path).method)
     fast = OmegaConf.to_container(compose_cfg([f"method={method}", f"data={data}", "debug=fast"], tmp_path).method)
     assert fast["epochs"] == 2
