@@ -1,7 +1,9 @@
-"""Test helpers: tiny benchmark files in the real on-disk formats, config composition, crashes."""
+"""Test helpers: tiny benchmark files in the real on-disk formats, config composition, the method registry,
+bound methods, parameter snapshots, crashes."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +12,13 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
+from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 
+#: the embedded benchmark each label mode runs on
+DATA_FOR_MODE = {"single": "synthetic", "multi": "synthetic_ml"}
 QUIET = ["print_config=false", "callbacks=none", "logger=none", "trainer.enable_progress_bar=false"]
 
 
@@ -141,3 +146,65 @@ def bound_method(overrides: list[str], output_dir: Path, cache_dir: Path | None 
                enable_model_summary=False, limit_train_batches=0, limit_val_batches=0,
                accelerator="cpu").fit(m, datamodule=dm)
     return m, dm
+
+
+# ------------------------------------------------------------------------------------------ the method registry
+def method_configs() -> list[str]:
+    """Every ``conf/method/*.yaml`` (a new file is picked up without a test change)."""
+    return sorted(p.stem for p in (CONF / "method").glob("*.yaml"))
+
+
+@lru_cache(maxsize=1)
+def method_targets() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """config -> (its ``_target_``, the label modes it declares: ``method.label_modes``, else the class's)."""
+    import tempfile
+
+    from hydra.utils import get_class
+
+    out = {}
+    for name in method_configs():
+        method = compose_cfg([f"method={name}"], Path(tempfile.gettempdir())).method
+        modes = method.get("label_modes") or get_class(method._target_).label_modes
+        out[name] = (str(method._target_), tuple(str(m) for m in modes))
+    GlobalHydra.instance().clear()
+    return out
+
+
+def method_jobs() -> list[tuple[str, str]]:
+    """(method config, label mode) for every method config and every label mode it declares."""
+    return [(name, mode) for name, (_, modes) in method_targets().items() for mode in modes]
+
+
+# ------------------------------------------------------------------------------------------ parameter snapshots
+def snapshot(net: nn.Module) -> list:
+    """Copies of ``net``'s parameters, for :func:`changed`."""
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def changed(before: list, net: nn.Module) -> bool:
+    """Whether any parameter of ``net`` differs from its :func:`snapshot` ``before``."""
+    import torch
+
+    return any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+
+
+def snapshot_nets(m: nn.Module, names) -> dict[str, list]:
+    """:func:`snapshot` of each sub-network ``getattr(m, name)``."""
+    return {n: snapshot(getattr(m, n)) for n in names}
+
+
+def changed_nets(m: nn.Module, before: dict[str, list]) -> set[str]:
+    """The names of the sub-networks of :func:`snapshot_nets` that changed since."""
+    return {n for n, b in before.items() if changed(b, getattr(m, n))}
+
+
+def snapshot_params(m: nn.Module) -> dict:
+    """Copies of every named parameter of ``m`` (finer than :func:`snapshot_nets`: one entry per tensor)."""
+    return {n: p.detach().clone() for n, p in m.named_parameters()}
+
+
+def changed_params(m: nn.Module, before: dict) -> set[str]:
+    """The names of the parameters of ``m`` that differ from :func:`snapshot_params` ``before``."""
+    import torch
+
+    return {n for n, p in m.named_parameters() if not torch.equal(before[n], p.detach())}

@@ -4,11 +4,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
+
 FAST = ["debug=fast", "trainer.enable_progress_bar=false", "method.generator.hidden=[32]",
         "method.discriminator.hidden=[32]"]
 

@@ -14,8 +14,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 FIXTURE = HERE / "pinned_results.json"
-CONF = HERE.parents[1] / "conf"
-DATA_FOR_MODE = {"single": "synthetic", "multi": "synthetic_ml"}
 BUDGET = ["eval.select=val", "method.epochs=2", "eval.every=1", "eval.syn_num=8", "eval.classifier.epochs=1",
           "seed=3"]
 
@@ -28,16 +26,9 @@ def machine() -> dict:
 
 def jobs() -> list[tuple[str, str]]:
     """(method, data) of every method config and every label mode it declares."""
-    from hydra.utils import get_class
+    from tests.helpers import DATA_FOR_MODE, method_jobs
 
-    from tests.helpers import compose_cfg
-
-    out = []
-    for p in sorted((CONF / "method").glob("*.yaml")):
-        method = compose_cfg([f"method={p.stem}"], Path(tempfile.gettempdir())).method
-        for mode in method.get("label_modes") or get_class(method._target_).label_modes:
-            out.append((p.stem, DATA_FOR_MODE[mode]))
-    return out
+    return [(method, DATA_FOR_MODE[mode]) for method, mode in method_jobs()]
 
 
 def run_job(method: str, data: str, out_dir: Path, cache_dir: Path) -> dict:

@@ -16,7 +16,7 @@ Unseen features are therefore a non-linear function of the unseen attributes: a 
 on attributes can learn it from the seen classes, while a linear compatibility model (ESZSL) cannot
 represent it. With the defaults, a nearest-class-mean classifier that knows the true unseen means gets
 about 0.86 per-class accuracy on the 20 unseen classes (chance 0.05); ESZSL gets about 0.46 (measured:
-45.9 ZSL T1, seed 0, ``eval.select=last``; see ``tests/test_learning.py``).
+45.9 ZSL T1, seed 0, ``eval.select=last``; see ``tests/methods/test_learning.py``).
 """
 
 from __future__ import annotations

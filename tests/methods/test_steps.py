@@ -3,19 +3,7 @@
 import pytest
 import torch
 
-from tests.helpers import bound_method
-
-
-def _bound(method_name, tmp_path, cache_dir, extra=()):
-    return bound_method([f"method={method_name}", *extra], tmp_path, cache_dir)
-
-
-def _snapshot(net):
-    return [p.detach().clone() for p in net.parameters()]
-
-
-def _changed(before, net):
-    return any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+from tests.helpers import bound_method, changed, snapshot
 
 
 def _batch(m, dm):
@@ -27,53 +15,53 @@ def _batch(m, dm):
 
 @pytest.mark.parametrize("method", ["clswgan", "vaegan"])
 def test_critic_step_changes_only_critic(method, tmp_path, cache_dir):
-    m, dm = _bound(method, tmp_path, cache_dir)
+    m, dm = bound_method([f"method={method}"], tmp_path, cache_dir)
     batch = _batch(m, dm)
     x, a = batch["x"][0], m.data.class_embeddings[batch["target"][0]]
     nets = {n: getattr(m, n) for n in ("generator", "discriminator", "encoder") if hasattr(m, n)}
-    before = {n: _snapshot(v) for n, v in nets.items()}
+    before = {n: snapshot(v) for n, v in nets.items()}
     with torch.no_grad():
         fake = m.generate(m.sample_noise(len(a)), a)
     m.manual_step("d", lambda: m.critic_loss(x, a, fake)[0])
-    assert _changed(before["discriminator"], m.discriminator)
+    assert changed(before["discriminator"], m.discriminator)
     for n in nets:
         if n != "discriminator":
-            assert not _changed(before[n], nets[n]), f"{n} changed during the critic step"
+            assert not changed(before[n], nets[n]), f"{n} changed during the critic step"
             assert all(p.grad is None for p in nets[n].parameters()), f"{n} received gradients"
 
 
 def test_clswgan_generator_step_changes_only_generator(tmp_path, cache_dir):
-    m, dm = _bound("clswgan", tmp_path, cache_dir)
+    m, dm = bound_method(["method=clswgan"], tmp_path, cache_dir)
     batch = _batch(m, dm)
     y = batch["target"][-1]
-    before_d, before_g, before_c = _snapshot(m.discriminator), _snapshot(m.generator), _snapshot(m.seen_classifier)
+    before_d, before_g, before_c = snapshot(m.discriminator), snapshot(m.generator), snapshot(m.seen_classifier)
     m.manual_step("g", lambda: m.generator_loss(m.condition(y), y)[0])
-    assert _changed(before_g, m.generator)
-    assert not _changed(before_d, m.discriminator)
-    assert not _changed(before_c, m.seen_classifier)  # the pre-trained classifier stays frozen
+    assert changed(before_g, m.generator)
+    assert not changed(before_d, m.discriminator)
+    assert not changed(before_c, m.seen_classifier)  # the pre-trained classifier stays frozen
     assert all(p.requires_grad for p in m.discriminator.parameters())  # un-frozen again afterwards
 
 
 def test_vaegan_encoder_generator_step_leaves_critic(tmp_path, cache_dir):
-    m, dm = _bound("vaegan", tmp_path, cache_dir)
+    m, dm = bound_method(["method=vaegan"], tmp_path, cache_dir)
     batch = _batch(m, dm)
     x, a = batch["x"][-1], m.data.class_embeddings[batch["target"][-1]]
-    before = {n: _snapshot(getattr(m, n)) for n in ("encoder", "generator", "discriminator")}
+    before = {n: snapshot(getattr(m, n)) for n in ("encoder", "generator", "discriminator")}
     m.manual_step(("e", "g"), lambda: m.vae_gan_loss(x, a)[0])
-    assert _changed(before["encoder"], m.encoder)
-    assert _changed(before["generator"], m.generator)
-    assert not _changed(before["discriminator"], m.discriminator)
+    assert changed(before["encoder"], m.encoder)
+    assert changed(before["generator"], m.generator)
+    assert not changed(before["discriminator"], m.discriminator)
 
 
 def test_full_training_step_updates_all_networks(tmp_path, cache_dir):
-    m, dm = _bound("clswgan", tmp_path, cache_dir)
-    before_d, before_g = _snapshot(m.discriminator), _snapshot(m.generator)
+    m, dm = bound_method(["method=clswgan"], tmp_path, cache_dir)
+    before_d, before_g = snapshot(m.discriminator), snapshot(m.generator)
     m.training_step(_batch(m, dm), 0)
-    assert _changed(before_d, m.discriminator) and _changed(before_g, m.generator)
+    assert changed(before_d, m.discriminator) and changed(before_g, m.generator)
 
 
 def test_clswgan_pretrained_classifier_is_trained_on_seen_only(tmp_path, cache_dir):
-    m, _ = _bound("clswgan", tmp_path, cache_dir)
+    m, _ = bound_method(["method=clswgan"], tmp_path, cache_dir)
     split = m.data
     assert bool(m.classifier_ready)
     pred = split.seen_classes[m.seen_logits(split.test_seen_x).argmax(1)]

@@ -1,39 +1,19 @@
 """VS-Boost's presets, Table 2-4 experiment configs, LisGAN preprocessing, and runs on xlsa17 files."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from tests.helpers import compose_cfg, shrink, write_xlsa17
+from tests.helpers import CONF, compose_cfg, shrink, write_xlsa17
 from zsl_lightning.data.split import fit_preprocessing
 from zsl_lightning.pipeline import run
 
 # Table 4's ablations as named variants (conf/variant/vs_boost_*.yaml) -> (use_sml, use_rml)
 TABLE4 = {"vs_boost_plain": (False, False), "vs_boost_sml": (True, False), "vs_boost_rml": (False, True),
           "vs_boost_full": (True, True)}
-VARIANTS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "variant").glob("vs_boost_*.yaml"))
-
-# the paper's "N-K" episode sizes (Sec. 4: "8-64 for APY and AWA, 4-16 for CUB, 1-32 for FLO and 64-2 for SUN")
-EPISODES = {"apy": (8, 64), "awa2": (8, 64), "cub": (4, 16), "flo": (1, 32), "sun": (64, 2)}
-
-
-@pytest.mark.parametrize("data", sorted(EPISODES))
-def test_dataset_presets_set_the_papers_episodes(tmp_path, data):
-    cfg = compose_cfg(["method=vs_boost", f"data={data}"], tmp_path)
-    n, k = EPISODES[data]
-    assert (cfg.method.sampler.n_way, cfg.method.sampler.k_shot) == (n, k)
-    assert cfg.method.sampler._target_.endswith("EpisodicBatches")
-    assert cfg.method.sampler.batches_per_step == cfg.method.n_critic == 5
-    # CUB uses the 1,024-d CNN-RNN sentence embeddings; FLO's att already holds them
-    assert cfg.data.embedding_file == ("sent_splits.mat" if data == "cub" else None)
-    # the paper's networks: 4,096-unit hidden layers, E = one feature_dim -> feature_dim layer
-    for net in ("generator", "discriminator", "regressor"):
-        assert list(cfg.method[net].hidden) == [4096]
-    assert cfg.method.encoder._target_.endswith("FeatureEncoder")
-    assert (cfg.method.sm_weight, cfg.method.rm_weight, cfg.method.lambda_gp) == (1.0, 1.0, 10.0)
+VARIANTS = sorted(p.stem for p in (CONF / "variant").glob("vs_boost_*.yaml"))
 
 
 @pytest.mark.parametrize("table,runs", [("vs_boost_table2", 5), ("vs_boost_table3", 5), ("vs_boost_table4", 20)])

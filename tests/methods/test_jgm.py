@@ -4,19 +4,18 @@ classifier's batch, every Table 3 variant, the Fig. 3 sweep plot (Hydra callback
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 from omegaconf import open_dict
 
-from tests.helpers import bound_method, compose_cfg, shrink
+from tests.helpers import CONF, ROOT, bound_method, changed, compose_cfg, shrink, snapshot
 from zsl_lightning.losses.gan import standard_gan_discriminator_loss
 from zsl_lightning.losses.jgm import categorizer_loss, perceptual_loss
 from zsl_lightning.pipeline import build_datamodule, build_method, run
 
-VARIANTS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "variant").glob("jgm_*.yaml"))
+VARIANTS = sorted(p.stem for p in (CONF / "variant").glob("jgm_*.yaml"))
 
 
 # ------------------------------------------------------------------------------------------ losses
@@ -201,14 +200,6 @@ def _batch(m):
     return m.data.train_x[idx][0], m.data.train_y[idx][0]
 
 
-def _snap(net):
-    return [p.detach().clone() for p in net.parameters()]
-
-
-def _changed(before, net):
-    return any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
-
-
 NETS = {"e": "encoder", "g": "generator", "d": "discriminator", "c": "categorizer"}
 
 
@@ -224,15 +215,15 @@ def test_one_training_step_steps_each_optimizer_once_on_its_own_network(tmp_path
                 p.copy_(0.15 * torch.randn(p.shape, generator=g))
     m.alpha, m.beta = 0.4, 0.6  # at 0.01 / 0.1 the L_G and L_percept terms hide under float32 rounding
     nets = {n: getattr(m, n) for n in NETS.values()}
-    initial = {n: _snap(v) for n, v in nets.items()}
+    initial = {n: snapshot(v) for n, v in nets.items()}
     steps, weights, losses = [], {}, {}
     for role, opt in zip(m.optimizer_roles, m.optimizers(), strict=True):
         inner = opt.optimizer
 
         def spy(*args, _role=role, _step=inner.step, **kw):
-            before = weights[_role] = {n: _snap(v) for n, v in nets.items()}
+            before = weights[_role] = {n: snapshot(v) for n, v in nets.items()}
             out = _step(*args, **kw)
-            steps.append((_role, {n for n, v in nets.items() if _changed(before[n], v)}))
+            steps.append((_role, {n for n, v in nets.items() if changed(before[n], v)}))
             return out
 
         monkeypatch.setattr(inner, "step", spy)
@@ -249,7 +240,7 @@ def test_one_training_step_steps_each_optimizer_once_on_its_own_network(tmp_path
     m.training_step(batch, 0)
 
     assert steps == [(r, {NETS[r]}) for r in ("e", "g", "d", "c")]
-    assert all(_changed(initial[n], v) for n, v in nets.items())
+    assert all(changed(initial[n], v) for n, v in nets.items())
     assert [sorted({int(s["step"]) for s in o.optimizer.state.values()}) for o in m.optimizers()] == [[1]] * 4
     # the losses: ε then z_p are the first two draws of the step
     torch.manual_seed(123)
@@ -430,7 +421,7 @@ def test_fig3_multirun_writes_the_plot_when_it_ends(tmp_path, cache_dir):
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     sweep_dir = tmp_path / "multirun"
     tiny = [f"method.{n}.hidden=[16]" for n in ("encoder", "generator", "discriminator", "categorizer")]
     cmd = [sys.executable, "train.py", "-m", "experiment=jgm_fig3", "data=synthetic", "fig3_k=0.5,1",

@@ -117,7 +117,7 @@ def test_another_method_trains_on_episodes_through_its_config(tmp_path, cache_di
                               "~method.sampler.batch_size", f"+method.sampler.n_way={n}",
                               f"+method.sampler.k_shot={k}", f"method.n_critic={n_critic}", "method.epochs=1",
                               "method.pretrain.epochs=1", "eval.syn_num=5", "eval.classifier.epochs=1",
-                              "+callbacks.record._target_=tests.test_vs_boost_sampler.RecordBatches"],
+                              "+callbacks.record._target_=tests.data.test_vs_boost_sampler.RecordBatches"],
                              tmp_path, cache_dir), 16)
     assert cfg.method.sampler.batches_per_step == n_critic  # still ${method.n_critic}
     res = run(cfg)

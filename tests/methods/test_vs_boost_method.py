@@ -4,7 +4,7 @@ import pytest
 import torch
 from omegaconf import open_dict
 
-from tests.helpers import bound_method, compose_cfg, shrink
+from tests.helpers import bound_method, changed_nets, compose_cfg, shrink, snapshot_nets
 from zsl_lightning.errors import ConfigError
 from zsl_lightning.pipeline import build_datamodule, build_method
 
@@ -21,24 +21,15 @@ def _batch(m, seed=0):
     return {"x": split.train_x[idx], "target": split.train_y[idx], "idx": idx}
 
 
-def _snap(m):
-    return {n: [p.detach().clone() for p in getattr(m, n).parameters()] for n in NETS}
-
-
-def _changed(m, before):
-    return {n for n in NETS if any(not torch.equal(a, b) for a, b in zip(before[n], getattr(m, n).parameters(),
-                                                                           strict=True))}
-
-
 def test_critic_step_changes_only_the_critic(tmp_path, cache_dir):
     m = _bound(tmp_path, cache_dir)
     b = _batch(m)
     x, a = b["x"][0], m.data.class_embeddings[b["target"][0]]
     with torch.no_grad():
         fake = m.generate(m.sample_noise(len(a)), a)
-    before = _snap(m)
+    before = snapshot_nets(m, NETS)
     m.manual_step("d", lambda: m.critic_loss(x, a, fake)[0])
-    assert _changed(m, before) == {"discriminator"}
+    assert changed_nets(m, before) == {"discriminator"}
 
 
 @pytest.mark.parametrize("sml,rml,expected", [
@@ -50,9 +41,9 @@ def test_critic_step_changes_only_the_critic(tmp_path, cache_dir):
 def test_joint_step_changes_exactly_the_networks_in_use(tmp_path, cache_dir, sml, rml, expected):
     m = _bound(tmp_path, cache_dir, [f"method.use_sml={sml}", f"method.use_rml={rml}"])
     b = _batch(m)
-    before = _snap(m)
+    before = snapshot_nets(m, NETS)
     m.manual_step(m.joint_roles, lambda: m.joint_loss(b["x"][-1], b["target"][-1], b["idx"][-1])[0])
-    assert _changed(m, before) == expected
+    assert changed_nets(m, before) == expected
     assert all(p.requires_grad for n in NETS for p in getattr(m, n).parameters())  # un-frozen afterwards
     # E refines the classifier's features exactly when a metric loss trains it (ablation a: no E)
     assert (m.feature_transform() is m.encoder) == (sml or rml)
@@ -60,9 +51,9 @@ def test_joint_step_changes_exactly_the_networks_in_use(tmp_path, cache_dir, sml
 
 def test_full_training_step_updates_every_network(tmp_path, cache_dir):
     m = _bound(tmp_path, cache_dir)
-    before = _snap(m)
+    before = snapshot_nets(m, NETS)
     m.training_step(_batch(m), 0)
-    assert _changed(m, before) == set(NETS)
+    assert changed_nets(m, before) == set(NETS)
     steps = [max(int(s["step"]) for s in o.state.values()) for o in m.optimizers()]
     assert steps == [5, 1, 1, 1, 1]  # n_critic critic updates, then one joint update
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers import ROOT
 from zsl_lightning.data.multi_label import MultiLabelDataModule
 from zsl_lightning.data.multilabel_format import (
     NUSWIDE_FILES,
@@ -25,7 +26,6 @@ from zsl_lightning.data.samplers import RandomBatches
 from zsl_lightning.data.synthetic_ml import generate_nuswide_layout
 from zsl_lightning.errors import DataError, MissingFilesError
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(num_seen=20, num_unseen=5, num_train=240, num_test=80, feature_dim=16, num_topics=4)
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from omegaconf import open_dict
 
-from tests.helpers import bound_method, compose_cfg, shrink
+from tests.helpers import bound_method, changed, compose_cfg, shrink, snapshot
 from zsl_lightning.data.loaders import MultiLabelBatchLoader
 from zsl_lightning.errors import ConfigError
 from zsl_lightning.eval.label_pool import build_label_pool, column_counts, nearest_unseen, random_ranks
@@ -136,14 +136,6 @@ def _bound(method_name, tmp_path, cache_dir):
     return m, batch
 
 
-def _snap(net):
-    return [p.detach().clone() for p in net.parameters()]
-
-
-def _changed(before, net):
-    return any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
-
-
 NETS = ("generator", "discriminator", "encoder", "seen_classifier")
 
 
@@ -152,34 +144,34 @@ def test_ml_critic_step_changes_only_critic(method, tmp_path, cache_dir):
     m, batch = _bound(method, tmp_path, cache_dir)
     x, cond = batch["x"][0], m.condition(batch["target"][0])
     nets = {n: getattr(m, n) for n in NETS if getattr(m, n, None) is not None}
-    before = {n: _snap(v) for n, v in nets.items()}
+    before = {n: snapshot(v) for n, v in nets.items()}
     with torch.no_grad():
         fake = m.generate(m.sample_noise(len(cond)), cond)
     m.manual_step("d", lambda: m.critic_loss(x, cond, fake)[0])
-    assert _changed(before["discriminator"], m.discriminator)
+    assert changed(before["discriminator"], m.discriminator)
     for n, net in nets.items():
         if n != "discriminator":
-            assert not _changed(before[n], net), f"{n} changed during the critic step"
+            assert not changed(before[n], net), f"{n} changed during the critic step"
 
 
 def test_ml_clswgan_generator_step_keeps_critic_and_frozen_classifier(tmp_path, cache_dir):
     m, batch = _bound("flf_clswgan", tmp_path, cache_dir)
     y = batch["target"][-1]
-    before = {n: _snap(getattr(m, n)) for n in ("generator", "discriminator", "seen_classifier")}
+    before = {n: snapshot(getattr(m, n)) for n in ("generator", "discriminator", "seen_classifier")}
     m.manual_step("g", lambda: m.generator_loss(m.condition(y), y)[0])
-    assert _changed(before["generator"], m.generator)
-    assert not _changed(before["discriminator"], m.discriminator)
-    assert not _changed(before["seen_classifier"], m.seen_classifier)
+    assert changed(before["generator"], m.generator)
+    assert not changed(before["discriminator"], m.discriminator)
+    assert not changed(before["seen_classifier"], m.seen_classifier)
     assert bool(m.classifier_ready) and m.seen_classifier.out_features == len(m.data.train_cols)
 
 
 def test_ml_vaegan_encoder_generator_step_keeps_critic(tmp_path, cache_dir):
     m, batch = _bound("alf_vaegan", tmp_path, cache_dir)
     x, cond = batch["x"][-1], m.condition(batch["target"][-1])
-    before = {n: _snap(getattr(m, n)) for n in ("encoder", "generator", "discriminator")}
+    before = {n: snapshot(getattr(m, n)) for n in ("encoder", "generator", "discriminator")}
     m.manual_step(("e", "g"), lambda: m.vae_gan_loss(x, cond)[0])
-    assert _changed(before["encoder"], m.encoder) and _changed(before["generator"], m.generator)
-    assert not _changed(before["discriminator"], m.discriminator)
+    assert changed(before["encoder"], m.encoder) and changed(before["generator"], m.generator)
+    assert not changed(before["discriminator"], m.discriminator)
 
 
 def _capture_classifier_inputs(monkeypatch) -> dict:
@@ -304,7 +296,7 @@ def test_table4_standard_mode_tiny_fit(tmp_path, cache_dir):
     task, ``std``, selected on the validation split."""
     import json
 
-    from tests.test_multilabel_data import standard_layout
+    from tests.data.test_multilabel_data import standard_layout
     from zsl_lightning.eval.multilabel_metrics import mean_average_precision
     from zsl_lightning.pipeline import run
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from tests.data.test_multilabel_data import load, nuswide, standard_layout
 from tests.helpers import compose_cfg
-from tests.test_multilabel_data import load, nuswide, standard_layout
 from zsl_lightning.data.loaders import MultiLabelBatchLoader
 from zsl_lightning.data.multi_label import MultiLabelDataModule, StandardMultiLabelDataModule
 from zsl_lightning.data.multilabel_format import NUSWIDE_FILES

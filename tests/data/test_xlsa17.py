@@ -147,3 +147,25 @@ def test_device_split_is_cached_and_on_cpu(tmp_path):
     a = dm.device_split("cpu")
     assert a is dm.device_split(torch.device("cpu"))
     assert a.train_x.dtype == torch.float32
+
+
+def test_embedding_file_option_reads_the_class_embeddings_from_that_file(tmp_path, cache_dir):
+    """``data=cub data.embedding_file=sent_splits.mat`` (VS-Boost's CNN-RNN sentences): the class embeddings,
+    their dimension in ``data_info`` and the split's ``class_embeddings`` come from that file, not from
+    ``att_splits.mat``'s ``att``."""
+    from scipy.io import savemat
+
+    from tests.helpers import compose_cfg
+    from zsl_lightning.pipeline import build_datamodule
+
+    root = tmp_path / "xlsa17"
+    write_xlsa17(root, "CUB", att_dim=6)
+    sent = np.abs(np.random.default_rng(3).standard_normal((20, 10)))  # 20-d "sentences", d x C
+    savemat(root / "CUB" / "sent_splits.mat", {"att": sent})
+    cfg = compose_cfg(["data=cub", f"data.root={root}", "data.embedding_file=sent_splits.mat"], tmp_path, cache_dir)
+    dm = build_datamodule(cfg)
+    assert dm.info["embedding_dim"] == 20
+    emb = dm.split("test").class_embeddings
+    assert emb.shape == (10, 20)
+    assert torch.allclose(emb / emb.norm(dim=1, keepdim=True),
+                          torch.as_tensor(sent.T / np.linalg.norm(sent.T, axis=1, keepdims=True), dtype=emb.dtype))

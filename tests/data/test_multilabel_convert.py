@@ -4,14 +4,14 @@ output loads through data=coco / data=openimages' datamodule."""
 import csv
 import importlib.util
 import json
-from pathlib import Path
 
 import h5py
 import numpy as np
 
+from tests.helpers import ROOT
 from zsl_lightning.data.multi_label import MultiLabelDataModule
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+SCRIPTS = ROOT / "scripts"
 
 
 def _script(name):
