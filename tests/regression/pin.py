@@ -37,9 +37,13 @@ def run_job(method: str, data: str, out_dir: Path, cache_dir: Path) -> dict:
     from tests.helpers import compose_cfg, shrink
     from zsl_lightning.pipeline import run
 
-    torch.set_num_threads(1)  # thread count changes reduction order; pin it
-    cfg = shrink(compose_cfg([f"method={method}", f"data={data}", *BUDGET], out_dir, cache_dir))
-    res = run(cfg)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # thread count changes reduction order; pin it (for this job only)
+    try:
+        cfg = shrink(compose_cfg([f"method={method}", f"data={data}", *BUDGET], out_dir, cache_dir))
+        res = run(cfg)
+    finally:
+        torch.set_num_threads(threads)
     return {"headline": res["headline"], "validation": res["validation"], "epochs": res["selection"]["epochs"],
             "history": res["history"]}
 
