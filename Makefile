@@ -8,7 +8,7 @@ demo: setup
 	.venv/bin/python train.py
 
 test: setup
-	.venv/bin/python -m pytest -m "not slow"
+	.venv/bin/python -m pytest -m "not slow" -n 2
 
 test-all: setup
 	.venv/bin/python -m pytest

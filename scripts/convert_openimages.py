@@ -81,6 +81,7 @@ def write_split(out: Path, feats: Path, index, lo: int, hi: int, keep_fn, chunk:
         d = x_src.shape[1]
         fx = dst.create_dataset("features", (0, d), maxshape=(None, d), dtype="f4", chunks=(1024, d))
         fy = dst.create_dataset("labels", (0, hi - lo), maxshape=(None, hi - lo), dtype="i1", chunks=(1024, hi - lo))
+        fy.attrs["coding"] = "pm1"  # 2 * confidence - 1, 0 = unannotated (a split may hold no -1 at all)
         n = 0
         for i in range(0, len(ids), chunk):
             x = np.asarray(x_src[i : i + chunk], np.float32)

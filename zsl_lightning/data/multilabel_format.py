@@ -242,14 +242,23 @@ PM1_CONVENTION = ("multi-label files code a positive label as +1, a negative as 
                   "and score a meaningless ~100")
 
 
+#: the attribute the converters of this package write on a label dataset: its values are +1 / -1 / 0
+CODING_ATTR = "coding"
+
+
 def scan_label_values(info: H5Info, chunk_rows: int = 8192) -> set:
-    """The set of values of ``info``'s whole label dataset (read labels only, chunk by chunk)."""
+    """The set of values of ``info``'s whole label dataset (read labels only, chunk by chunk). A dataset that
+    declares ``coding = "pm1"`` (written by this package's converters) is ±1/0 by construction: a file whose
+    annotations are all positive (no -1) is then not mistaken for a {0, 1} file; its values are returned with
+    -1 added."""
     import h5py
 
     values: set = set()
     try:
         with h5py.File(info.path, "r") as f:
             ds = f[info.labels_key]
+            if ds.attrs.get(CODING_ATTR) == "pm1":
+                values.add(-1)
             for lo in range(0, info.num_rows, chunk_rows):
                 values |= set(np.unique(np.asarray(ds[lo : lo + chunk_rows])).tolist())
     except (OSError, KeyError) as e:
@@ -327,7 +336,7 @@ def write_h5_benchmark(out: Path, seen_names: list[str], unseen_names: list[str]
         check_label_values(y, out / files[key])
         with h5py.File(out / files[key], "w") as f:
             f.create_dataset("features", data=x, chunks=(max(1, min(len(x), 1024)), *x.shape[1:]))
-            f.create_dataset("labels", data=y.astype(np.int8))
+            f.create_dataset("labels", data=y.astype(np.int8)).attrs[CODING_ATTR] = "pm1"
     return out
 
 
