@@ -162,3 +162,14 @@ def test_multi_label_base_searches_the_fusion_branches(tmp_path, cache_dir):
     assert any(k.startswith("generator.alf.net.ops.") for k in keys)
     assert any(k.startswith("generator.flf.net.ops.") for k in keys)
     assert any(k.startswith("generator.attn.") for k in keys)  # the fusion stays
+
+
+@pytest.mark.parametrize("base, data", [("clswgan", "synthetic"), ("vaegan", "synthetic"),
+                                        ("clf_vaegan", "synthetic_ml")])
+def test_the_base_composes_as_its_own_method_with_its_preset(base, data, tmp_path):
+    from omegaconf import OmegaConf
+
+    zn = compose_cfg(["method=zeronas", f"zeronas={base}", f"data={data}", "method.n_critic=3"], tmp_path)
+    own = compose_cfg([f"method={base}", f"data={data}", "method.n_critic=3"], tmp_path)
+    assert OmegaConf.to_container(zn.method) == OmegaConf.to_container(own.method)
+    assert zn.zeronas.base == base and zn.run_plan.endswith("ZeroNASPlan") and "zeronas" not in own
