@@ -11,7 +11,8 @@
   both) name files.
 * ``derive``: draws ``genotype.png`` (Fig. 3) and points ``method.generator`` / ``method.discriminator`` at the
   genotype files (:class:`~zsl_lightning.nn.nas.SearchedNetwork`, fresh weights): the ``dev`` and ``test``
-  phases then retrain the derived networks with the base method's recipe.
+  phases then retrain the derived networks with the base method's recipe (``method_derived.yaml``: the
+  ``method`` node they build).
 """
 
 from __future__ import annotations
@@ -187,6 +188,8 @@ def derive_phase(state: RunState) -> None:
         for tag, path in files.items():
             key, kind = KINDS[tag]
             state.cfg.method[key] = searched_node(kind, state.cfg.method[key], str(Path(path).resolve()))
+    if is_rank_zero():  # config_resolved.yaml is the composed config; this is what dev and test build
+        OmegaConf.save(state.cfg.method, state.out / "method_derived.yaml", resolve=True)
 
 
 class ZeroNASPlan:

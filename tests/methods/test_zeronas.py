@@ -117,14 +117,14 @@ def test_method_zeronas_searches_derives_and_retrains(tmp_path, cache_dir):
     assert search["chosen_epoch"] == best and search["monitor"] == "val/zsl_t1"
     assert Genotype.from_yaml(out / "genotype_g.yaml") == \
         Genotype.from_yaml(out / "search" / "genotypes" / f"epoch_{best}_g.yaml")
-    resolved = (out / "config_resolved.yaml").read_text()
-    assert "zsl_lightning.nn.nas.SearchNetwork" not in resolved and res["headline"]
+    derived = (out / "method_derived.yaml").read_text()
+    assert "zsl_lightning.nn.nas.SearchedNetwork" in derived and "SearchNetwork" not in derived and res["headline"]
     g = Genotype.from_yaml(out / "genotype_g.yaml")
     assert g.kind == "generator" and g.out_activation == "relu"  # f-CLSWGAN's generator keeps its ReLU
 
     # retrain f-CLSWGAN from the files through the config groups
     again = tmp_path / "retrain"
-    cfg = compose_cfg(["method=clswgan", "method.epochs=1", "eval.every=1", "eval.syn_num=8",
+    cfg = compose_cfg(["method=clswgan", "method.epochs=1", "eval.select=last", "eval.syn_num=8",
                        "eval.classifier.epochs=1", "method/generator=searched",
                        f"method.generator.genotype={out / 'genotype_g.yaml'}", "method/discriminator=searched",
                        f"method.discriminator.genotype={out / 'genotype_d.yaml'}"], again, cache_dir)
@@ -134,7 +134,7 @@ def test_method_zeronas_searches_derives_and_retrains(tmp_path, cache_dir):
 
     # zeronas.genotype=<dir> skips the search
     skip = tmp_path / "skip"
-    res = run(compose_cfg(["method=zeronas", *TINY, f"zeronas.genotype={out}"], skip, cache_dir))
+    res = run(compose_cfg(["method=zeronas", *TINY, f"zeronas.genotype={out}", "eval.select=last"], skip, cache_dir))
     assert res["search"]["skipped"] and not (skip / "search").exists()
     assert (skip / "genotype.png").is_file()
 
