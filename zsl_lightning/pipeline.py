@@ -62,11 +62,14 @@ def monitors_for(cfg: DictConfig, label_mode: str, tasks=("zsl", "gzsl")) -> dic
 
 
 def method_class(cfg: DictConfig) -> type:
-    """The class ``method._target_`` names, not instantiated."""
+    """The class whose :meth:`~ZSLMethod.phase_plan` the run follows: ``run_plan`` when the config names one
+    (``method=zeronas``: search and derive around its base method), else the class ``method._target_`` names."""
     from hydra.utils import get_class
 
     from zsl_lightning.methods.base import ZSLMethod
 
+    if cfg.get("run_plan"):
+        return get_class(str(cfg.run_plan))
     try:
         return get_class(str(cfg.method._target_))
     except Exception:  # an unknown target is reported when the method is built, as it always was

@@ -264,3 +264,18 @@ class SearchedNetwork(nn.Module):
 
     def extra_repr(self) -> str:
         return f"kind={self.kind}, input_dims={list(self.input_dims)}, out_dim={self.out_dim}"
+
+
+def searched_network(genotype: str | Path | Mapping | Genotype, kind: str | None = None,
+                     in_dims: Sequence[int] | None = None, out_dim: int | None = None,
+                     out_activation: str | None = None, input_dims: Sequence[int] | None = None,
+                     init: str = "normal", init_std: float = 0.02, **mlp_options) -> SearchedNetwork:
+    """:class:`SearchedNetwork` from an ``MLP`` config node with ``_target_`` and ``genotype`` replaced
+    (``method/generator=searched``, ``method/discriminator=searched``): the node keeps the base's
+    ``in_dims`` (checked as ``input_dims``), ``out_dim`` and ``out_activation``; the MLP's own architecture
+    options (``hidden``, ``activation``, ``negative_slope``, ``dropout``) are ignored, the genotype sets them."""
+    unknown = set(mlp_options) - {"hidden", "activation", "negative_slope", "dropout"}
+    if unknown:
+        raise ConfigError(f"searched network: unknown option(s) {sorted(unknown)}")
+    return SearchedNetwork(genotype, kind=kind, input_dims=input_dims if input_dims is not None else in_dims,
+                           out_dim=out_dim, out_activation=out_activation, init=init, init_std=init_std)
