@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.maps_helpers import C, C28, S, U, write_biam, write_cached, write_images
+from tests.maps_helpers import C28, C, S, U, write_biam, write_cached, write_images
 from zsl_lightning.data.maps_benchmark import MapsDataModule
 from zsl_lightning.data.maps_store import pack_maps, packed_dim, unpack_maps
 from zsl_lightning.errors import ConfigError, DataError, MissingFilesError
@@ -87,16 +87,16 @@ def test_pooled_view_is_mean_and_max_per_channel(tmp_path):
 
 def test_missing_and_bad_inputs(tmp_path):
     with pytest.raises(MissingFilesError, match="maps/train.h5"):
-        _dm(tmp_path / "nothing").info
+        _dm(tmp_path / "nothing").load()
     root = write_images(tmp_path / "img")
     with pytest.raises(MissingFilesError, match="vgg19-dcbb9e9d.pth"):
-        _dm(root, source="images", backbone={"weights": str(tmp_path / "vgg19-dcbb9e9d.pth")}).info
+        _dm(root, source="images", backbone={"weights": str(tmp_path / "vgg19-dcbb9e9d.pth")}).load()
     with pytest.raises(ConfigError, match="data.source"):
         _dm(root, source="webdataset")
     bad = write_cached(tmp_path / "bad")
     (bad / "maps" / "test.h5").write_bytes(b"not hdf5")
     with pytest.raises(DataError, match="test.h5"):
-        _dm(bad).info
+        _dm(bad).load()
 
 
 def test_synthetic_maps_config(tmp_path, cache_dir):
