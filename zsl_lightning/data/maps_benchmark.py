@@ -86,8 +86,8 @@ class MapsBenchmark(MultiLabelBenchmark):
     def _check_files(self) -> None:
         label_files = {k: self.files[k] for k in self._label_space_files()}
         missing_files(self.name, self.root, {**label_files, **self._source_files()},
-                      f"{self.layout}\n{SOURCE_LAYOUT[self.maps_source]}", f"{self.source}; features: "
-                      f"{SOURCE_ORIGIN[self.maps_source]}")
+                      f"{self._label_layout()}\n{SOURCE_LAYOUT[self.maps_source]}", f"labels: {self._label_origin()}; "
+                      f"features: {SOURCE_ORIGIN[self.maps_source]}")
         weights = self.backbone.get("weights")
         if self.maps_source == "images" and weights is not None and not Path(str(weights)).expanduser().is_file():
             from zsl_lightning.nn.backbone import WEIGHTS_FILE, WEIGHTS_SOURCE
@@ -95,6 +95,16 @@ class MapsBenchmark(MultiLabelBenchmark):
             raise MissingFilesError("VGG19 backbone", [weights], f"<any folder>/{WEIGHTS_FILE}", WEIGHTS_SOURCE,
                                     "Copy the file to this machine and pass data.backbone.weights=/path/to/"
                                     f"{WEIGHTS_FILE} (nothing is downloaded at run time).")
+
+    def _label_layout(self) -> str:
+        """The label-space lines of the vector benchmark's layout (its feature files are not read here)."""
+        lines = self.layout.splitlines()
+        return "\n".join(lines[:3] if self.label_space_kind == "nuswide" else lines[-1:])
+
+    def _label_origin(self) -> str:
+        if self.label_space_kind == "nuswide":
+            return self.source  # the NUS-WIDE tag lists and GloVe pickle (Generative_MLZSL / BiAM / LESA)
+        return "scripts/convert_openimages.py (embeddings.h5: class names and GloVe vectors; docs/methods/multilabel.md)"
 
     def _reader(self, part: str, num_labels: int):
         from zsl_lightning.data.maps_store import BiamReader, CachedMapsReader, ImageReader, PooledReader
