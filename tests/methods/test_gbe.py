@@ -141,3 +141,17 @@ def test_gbe_beats_ridge_ml_on_synthetic_maps(tmp_path, cache_dir):
     gbe = run(compose_cfg(["method=gbe", *common], tmp_path / "gbe", cache_dir))["headline"]
     ridge = run(compose_cfg(["method=ridge_ml", *common], tmp_path / "ridge", cache_dir))["headline"]
     assert gbe["zsl_mAP"] > ridge["zsl_mAP"] + 1.0, (gbe, ridge)
+
+
+@pytest.mark.parametrize("experiment,data,epochs", [("gbe_table1", "NUS-WIDE", 20), ("gbe_table2", "OpenImages", 7),
+                                                    ("gbe_table3", "NUS-WIDE", 20), ("gbe_fig6", "NUS-WIDE", 20)])
+def test_experiment_configs_compose(experiment, data, epochs, tmp_path):
+    cfg = compose_cfg([f"experiment={experiment}"], tmp_path)
+    assert cfg.method._target_.endswith("GBEMethod") and cfg.data.name == data and cfg.method.epochs == epochs
+    assert cfg.method.model.n_groups == 25 and cfg.method.sampler.batch_size == 96
+    assert cfg.method.optimizer.lr == 1e-4 and cfg.method.optimizer.weight_decay == 4e-3
+    params = cfg.hydra.sweeper.params or {}
+    if experiment == "gbe_table3":
+        assert params["variant"].split(",") == [f"gbe_{v}" for v in ("a", "b", "c", "d", "e", "f", "ours")]
+    if experiment == "gbe_fig6":
+        assert set(params) == {"method.model.n_groups", "method.loss.lam"}
