@@ -19,6 +19,13 @@ CONF = ROOT / "conf"
 
 #: the embedded benchmark each label mode runs on
 DATA_FOR_MODE = {"single": "synthetic", "multi": "synthetic_ml"}
+#: methods whose embedded benchmark is not their label mode's (GBE reads feature maps, not vectors)
+DATA_FOR_METHOD = {"gbe": "synthetic_maps"}
+
+
+def embedded_data(method: str, mode: str) -> str:
+    """The embedded benchmark a method config runs on in the generic tests."""
+    return DATA_FOR_METHOD.get(method, DATA_FOR_MODE[mode])
 QUIET = ["print_config=false", "callbacks=none", "logger=none", "trainer.enable_progress_bar=false"]
 
 

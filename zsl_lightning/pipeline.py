@@ -150,6 +150,9 @@ def start_run(cfg: DictConfig) -> RunState:
         results.setdefault("notes", []).append(note)
     if hydra_choice("variant"):
         results["variant"] = hydra_choice("variant")
+    notes = getattr(dm, "notes", None)  # e.g. the feature-map datamodules' single-scale fallback
+    if notes:
+        results["data_notes"] = dict(notes)
     return RunState(cfg=cfg, datamodule=dm, out=out, monitors=monitors, fingerprint=fingerprint,
                     loggers=Loggers(cfg), results=results)
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.helpers import CONF, DATA_FOR_MODE, compose_cfg, method_jobs
+from tests.helpers import CONF, compose_cfg, embedded_data, method_jobs
 
 
 def test_gather_script_builds_a_table(tmp_path):
@@ -46,7 +46,7 @@ def _widths(node):
 def test_debug_fast_shrinks_every_network(method, mode, tmp_path):
     from omegaconf import OmegaConf
 
-    data = DATA_FOR_MODE[mode]
+    data = embedded_data(method, mode)
     normal = OmegaConf.to_container(compose_cfg([f"method={method}", f"data={data}"], tmp_path).method)
     fast = OmegaConf.to_container(compose_cfg([f"method={method}", f"data={data}", "debug=fast"], tmp_path).method)
     assert fast["epochs"] == 2

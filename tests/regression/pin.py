@@ -14,6 +14,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 FIXTURE = HERE / "pinned_results.json"
+# Methods added after the fixture was recorded that read feature maps, not a vector benchmark: not pinned (a
+# multi-minute run); their behaviour and learning are tested in their own files.
+NOT_PINNED = {"gbe": "feature maps (data=synthetic_maps); tests/methods/test_gbe.py"}
 BUDGET = ["eval.select=val", "method.epochs=2", "eval.every=1", "eval.syn_num=8", "eval.classifier.epochs=1",
           "seed=3"]
 
@@ -28,7 +31,7 @@ def jobs() -> list[tuple[str, str]]:
     """(method, data) of every method config and every label mode it declares."""
     from tests.helpers import DATA_FOR_MODE, method_jobs
 
-    return [(method, DATA_FOR_MODE[mode]) for method, mode in method_jobs()]
+    return [(method, DATA_FOR_MODE[mode]) for method, mode in method_jobs() if method not in NOT_PINNED]
 
 
 def run_job(method: str, data: str, out_dir: Path, cache_dir: Path) -> dict:

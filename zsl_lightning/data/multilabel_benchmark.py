@@ -179,7 +179,7 @@ class MultiLabelBenchmark:
         reference: 1..10; ``hi=None``: no upper bound). Reads labels only, chunk by chunk."""
         lo = self.min_positives if lo is None else lo
         hi = self.max_positives if hi == -1 else hi
-        store = RowStore(info, rows, cols)
+        store = self._store(info, rows, cols)
         keep = []
         for _, y in store.chunks(self.chunk_rows, labels_only=True):
             n_pos = np.count_nonzero(y.numpy() > 0, axis=1)  # numpy: no int64 copy of the chunk (torch makes one)
@@ -189,6 +189,11 @@ class MultiLabelBenchmark:
             keep.append(ok)
         mask = np.concatenate(keep) if keep else np.zeros(0, bool)
         return rows[mask]
+
+    def _store(self, info, rows: np.ndarray, cols: np.ndarray | None = None):
+        """The row store of ``rows`` (label columns ``cols``) of the file ``info`` (a subclass with another file
+        layout, e.g. :class:`~zsl_lightning.data.maps_benchmark.MapsBenchmark`, returns its own store)."""
+        return RowStore(info, rows, cols)
 
     def _fit_prep(self, info: H5Info, train_rows: np.ndarray):
         """The preprocessing fitted on the training rows (all label columns: the filter already chose them)."""
@@ -223,10 +228,10 @@ class MultiLabelBenchmark:
                 raise DataError(f"{self.name}: no training image has {self.min_positives}..{self.max_positives} "
                                 "positive labels.")
             prep = self._fit_prep(tr, train_rows)
-            train = self._finish(RowStore(tr, train_rows), prep)
+            train = self._finish(self._store(tr, train_rows), prep)
             zsl_info, gzsl_info = self.h5["zsl_test"], self.h5["gzsl_test"]
-            eval_zsl = self._finish(RowStore(zsl_info, np.arange(zsl_info.num_rows)), prep)
-            eval_gzsl = self._finish(RowStore(gzsl_info, np.arange(gzsl_info.num_rows)), prep)
+            eval_zsl = self._finish(self._store(zsl_info, np.arange(zsl_info.num_rows)), prep)
+            eval_gzsl = self._finish(self._store(gzsl_info, np.arange(gzsl_info.num_rows)), prep)
             train_cols, zsl_cols, gzsl_cols = seen, unseen, np.arange(s + u)
         else:
             n_val = self._num_val_images(tr)
@@ -240,10 +245,10 @@ class MultiLabelBenchmark:
             if len(train_rows) == 0:
                 raise DataError(f"{self.name}: the dev split has no training image with positive labels.")
             prep = self._fit_prep(tr, train_rows)
-            train = self._finish(RowStore(tr, train_rows, seen), prep)
+            train = self._finish(self._store(tr, train_rows, seen), prep)
             val_rows = np.arange(tr.num_rows - n_val, tr.num_rows)
-            eval_zsl = self._finish(RowStore(tr, val_rows, unseen), prep)
-            eval_gzsl = self._finish(RowStore(tr, val_rows, np.arange(s)), prep)
+            eval_zsl = self._finish(self._store(tr, val_rows, unseen), prep)
+            eval_gzsl = self._finish(self._store(tr, val_rows, np.arange(s)), prep)
             train_cols, zsl_cols, gzsl_cols = seen, unseen, np.arange(s)
         return self._split(
             name, [(len(eval_zsl), len(zsl_cols)), (len(eval_gzsl), len(gzsl_cols))],
