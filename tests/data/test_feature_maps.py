@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import time
 
 import h5py
 import numpy as np
@@ -277,15 +276,12 @@ def test_image_list_errors(tmp_path):
 
 @pytest.fixture(scope="module")
 def synthetic_root(tmp_path_factory):
-    out = tmp_path_factory.mktemp("synmaps")
-    t = time.perf_counter()
-    root = cached_synthetic_maps(out, {"seed": 0})
-    return root, time.perf_counter() - t
+    return cached_synthetic_maps(tmp_path_factory.mktemp("synmaps"), {"seed": 0})
 
 
-def test_synthetic_maps_layout_fast_and_cached(synthetic_root):
-    root, seconds = synthetic_root
-    assert seconds < 5.0
+def test_synthetic_maps_layout_and_cache(synthetic_root):
+    """(Its generation time is a benchmark figure, docs/data.md, not a test: timed tests fail on busy machines.)"""
+    root = synthetic_root
     ls = read_nuswide_label_space(*(root / NUSWIDE_FILES[k] for k in ("taglist", "concepts", "glove")))
     assert (ls.num_seen, ls.num_unseen) == (150, 20)
     assert set(ls.unseen_names) <= set(read_lines(RESOURCES / "nus-wide" / "Concepts81.txt"))
@@ -328,7 +324,7 @@ def test_synthetic_maps_labels_are_local_and_follow_word_vectors(synthetic_root)
     """Global average pooling cannot separate a planted block from a decoy; per-channel max / min over the
     7 x 7 cells can. And the bilinear probe (features x M x word vector) fitted on seen labels ranks unseen
     labels far above chance."""
-    root, _ = synthetic_root
+    root = synthetic_root
     ls = read_nuswide_label_space(*(root / NUSWIDE_FILES[k] for k in ("taglist", "concepts", "glove")))
     (mtr, ytr), (mte, yte) = (FeatureMapsFile(root / MAPS_FILES[k]).read(0, n) for k, n in (("train", 2000),
                                                                                           ("test", 800)))

@@ -19,14 +19,14 @@ Images travel as uint8 ``(3, H, W)``.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from zsl_lightning.data.multilabel_format import check_label_values
+from zsl_lightning.data.multilabel_store import ChunkedRows
 from zsl_lightning.errors import DataError
 
 Layout = tuple[tuple[int, int], ...]  # ((scale, channels), ...), in packing order
@@ -141,7 +141,7 @@ class ColumnView:
         self.kind, self.layout, self.num_labels = reader.kind, reader.layout, len(self.cols)
 
 
-class MapsStore:
+class MapsStore(ChunkedRows):
     """A selection of rows (and label columns) of a reader, or its in-memory copy; RowStore's interface."""
 
     def __init__(self, reader, rows: np.ndarray, cols: np.ndarray | None = None,
@@ -153,12 +153,7 @@ class MapsStore:
         self.rows, self.cols = np.asarray(rows, dtype=np.int64), None if cols is None else np.asarray(cols)
         self.x, self.y = x, y
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    @property
-    def in_memory(self) -> bool:
-        return self.x is not None
+    load_rows = 1024
 
     @property
     def name(self) -> str:
@@ -172,37 +167,14 @@ class MapsStore:
         """Maps are not rescaled (GBE reads raw VGG19 activations); ``prep`` is ignored."""
         return self
 
-    def num_chunks(self, chunk_rows: int) -> int:
-        return max(1, math.ceil(len(self.rows) / chunk_rows))
-
-    def read_chunk(self, j: int, chunk_rows: int, labels_only: bool = False):
-        if self.in_memory:
-            part = slice(j * chunk_rows, (j + 1) * chunk_rows)
-            return (None if labels_only else self.x[part]), self.y[part]
-        sel = self.rows[j * chunk_rows : (j + 1) * chunk_rows]
+    def _read(self, sel: np.ndarray, labels_only: bool):
         x, y = self.reader.read(sel, labels_only)
         if self.cols is not None:
             y = y[:, self.cols]
         return x, torch.from_numpy(np.ascontiguousarray(y).astype(np.int8))
 
-    def chunks(self, chunk_rows: int, order: np.ndarray | None = None, labels_only: bool = False) -> Iterator:
-        for j in (order if order is not None else range(self.num_chunks(chunk_rows))):
-            if len(self.rows) == 0:
-                return
-            yield self.read_chunk(int(j), chunk_rows, labels_only)
-
-    def load(self, chunk_rows: int = 1024) -> MapsStore:
-        if self.in_memory:
-            return self
-        xs, ys = zip(*self.chunks(chunk_rows), strict=True) if len(self.rows) else ((), ())
-        x = torch.cat(xs) if xs else torch.empty(0, *self.feature_shape)
-        y = torch.cat(ys) if ys else torch.empty(0, 0, dtype=torch.int8)
+    def _with_data(self, x: torch.Tensor, y: torch.Tensor) -> MapsStore:
         return MapsStore(self.reader, self.rows, self.cols, x, y)
-
-    def to(self, device) -> MapsStore:
-        if not self.in_memory:
-            return self
-        return MapsStore(self.reader, self.rows, self.cols, self.x.to(device), self.y.to(device))
 
 
 class PooledReader:

@@ -42,7 +42,62 @@ def read_rows(info: H5Info, keys: tuple[str, ...], lo: int, hi: int, pick) -> li
         raise DataError(f"'{info.path}': could not read rows {lo}..{hi - 1} of {where}: {e}") from None
 
 
-class RowStore:
+class ChunkedRows:
+    """The store interface over ``rows`` (and label columns ``cols``) of a source, or over in-memory tensors
+    ``x`` / ``y``: chunks of ``chunk_rows`` selected rows, an in-memory copy, a device copy. A subclass reads the
+    selected rows ``sel`` of its source (:meth:`_read`) and builds a copy of itself holding tensors
+    (:meth:`_with_data`)."""
+
+    #: rows per read when :meth:`load` copies the whole selection into memory
+    load_rows = 8192
+    rows: np.ndarray
+    x: torch.Tensor | None
+    y: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def in_memory(self) -> bool:
+        return self.x is not None
+
+    def num_chunks(self, chunk_rows: int) -> int:
+        return max(1, math.ceil(len(self.rows) / chunk_rows))
+
+    def _read(self, sel: np.ndarray, labels_only: bool):
+        raise NotImplementedError
+
+    def _with_data(self, x: torch.Tensor, y: torch.Tensor):
+        raise NotImplementedError
+
+    def read_chunk(self, j: int, chunk_rows: int, labels_only: bool = False):
+        if self.in_memory:
+            part = slice(j * chunk_rows, (j + 1) * chunk_rows)
+            return (None if labels_only else self.x[part]), self.y[part]
+        return self._read(self.rows[j * chunk_rows : (j + 1) * chunk_rows], labels_only)
+
+    def chunks(self, chunk_rows: int, order: np.ndarray | None = None, labels_only: bool = False) -> Iterator:
+        for j in (order if order is not None else range(self.num_chunks(chunk_rows))):
+            if len(self.rows) == 0:
+                return
+            yield self.read_chunk(int(j), chunk_rows, labels_only)
+
+    def load(self, chunk_rows: int | None = None):
+        """An in-memory copy (features preprocessed)."""
+        if self.in_memory:
+            return self
+        xs, ys = zip(*self.chunks(chunk_rows or self.load_rows), strict=True) if len(self.rows) else ((), ())
+        x = torch.cat(xs) if xs else torch.empty(0, *self.feature_shape)
+        y = torch.cat(ys) if ys else torch.empty(0, 0, dtype=torch.int8)
+        return self._with_data(x, y)
+
+    def to(self, device):
+        if not self.in_memory:
+            return self
+        return self._with_data(self.x.to(device), self.y.to(device))
+
+
+class RowStore(ChunkedRows):
     """A selection of rows (and label columns) of one HDF5 file, or of in-memory tensors.
 
     ``chunks`` yields (features float32, labels int8) blocks of ``chunk_rows`` selected rows, reading one
@@ -53,13 +108,6 @@ class RowStore:
                  x: torch.Tensor | None = None, y: torch.Tensor | None = None):
         self.info, self.rows, self.cols, self.prep = info, np.asarray(rows, dtype=np.int64), cols, prep
         self.x, self.y = x, y  # in-memory copy (already preprocessed and column-selected)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    @property
-    def in_memory(self) -> bool:
-        return self.x is not None
 
     @property
     def name(self) -> str:
@@ -72,14 +120,7 @@ class RowStore:
     def with_prep(self, prep) -> RowStore:
         return RowStore(self.info, self.rows, self.cols, prep)
 
-    def num_chunks(self, chunk_rows: int) -> int:
-        return max(1, math.ceil(len(self.rows) / chunk_rows))
-
-    def read_chunk(self, j: int, chunk_rows: int, labels_only: bool = False):
-        if self.in_memory:
-            part = slice(j * chunk_rows, (j + 1) * chunk_rows)
-            return (None if labels_only else self.x[part]), self.y[part]
-        sel = self.rows[j * chunk_rows : (j + 1) * chunk_rows]
+    def _read(self, sel: np.ndarray, labels_only: bool):
         lo, hi = int(sel[0]), int(sel[-1]) + 1
         pick = slice(None) if hi - lo == len(sel) else sel - lo  # a contiguous run needs no gather copy
         keys = (self.info.labels_key,) if labels_only else (self.info.labels_key, self.info.features_key)
@@ -96,22 +137,5 @@ class RowStore:
             raise DataError(f"'{self.info.path}': NaN/inf features in rows {lo}..{hi - 1}.")
         return torch.from_numpy(np.ascontiguousarray(x)), y_t
 
-    def chunks(self, chunk_rows: int, order: np.ndarray | None = None, labels_only: bool = False) -> Iterator:
-        for j in (order if order is not None else range(self.num_chunks(chunk_rows))):
-            if len(self.rows) == 0:
-                return
-            yield self.read_chunk(int(j), chunk_rows, labels_only)
-
-    def load(self, chunk_rows: int = 8192) -> RowStore:
-        """An in-memory copy (features preprocessed)."""
-        if self.in_memory:
-            return self
-        xs, ys = zip(*self.chunks(chunk_rows), strict=True) if len(self.rows) else ((), ())
-        x = torch.cat(xs) if xs else torch.empty(0, *self.info.feature_shape)
-        y = torch.cat(ys) if ys else torch.empty(0, 0, dtype=torch.int8)
+    def _with_data(self, x: torch.Tensor, y: torch.Tensor) -> RowStore:
         return RowStore(self.info, self.rows, self.cols, self.prep, x, y)
-
-    def to(self, device) -> RowStore:
-        if not self.in_memory:
-            return self
-        return RowStore(self.info, self.rows, self.cols, self.prep, self.x.to(device), self.y.to(device))
