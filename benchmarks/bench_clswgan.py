@@ -50,10 +50,12 @@ def build(n, d, a, s, u, device):
     split = FeatureSplit("test", torch.rand(n, d, generator=g), y, torch.rand(100, d), y[:100],
                          torch.rand(100, d), torch.randint(s, s + u, (100,)), torch.rand(s + u, a),
                          torch.arange(s), torch.arange(s, s + u)).to(device)
-    m = CLSWGAN(MLP([a, a], [4096], d, out_activation="relu"), MLP([d, a], [4096], 1),
-                lambda params: torch.optim.Adam(params, 1e-4, betas=(0.5, 0.999)),
-                lambda params: torch.optim.Adam(params, 1e-4, betas=(0.5, 0.999)),
-                feature_dim=d, num_classes=s + u, noise_dim=a).to(device)
+    m = CLSWGAN(generator=MLP([a, a], [4096], d, out_activation="relu"), discriminator=MLP([d, a], [4096], 1),
+                optimizer_g=lambda params: torch.optim.Adam(params, 1e-4, betas=(0.5, 0.999)),
+                optimizer_d=lambda params: torch.optim.Adam(params, 1e-4, betas=(0.5, 0.999)),
+                feature_dim=d, noise_dim=a)
+    m.build_for_split(split)  # the frozen classifier's shape (its pre-training is not what is timed)
+    m = m.to(device)
     m.data = split
     return m, split
 
@@ -73,12 +75,12 @@ def time_ours(m, split, iters, device):
 
     _Bare(m)
     plan = RandomBatches(64, 5).sample(split.train_y.cpu(), torch.Generator().manual_seed(0)).to(device)
-    m.training_step({"x": split.train_x[plan[0]], "y": split.train_y[plan[0]]}, 0)  # warm-up
+    m.training_step({"x": split.train_x[plan[0]], "target": split.train_y[plan[0]]}, 0)  # warm-up
     sync(device)
     t = time.perf_counter()
     for i in range(iters):
         idx = plan[i % len(plan)]
-        m.training_step({"x": split.train_x[idx], "y": split.train_y[idx]}, i)
+        m.training_step({"x": split.train_x[idx], "target": split.train_y[idx]}, i)
     sync(device)
     return (time.perf_counter() - t) / iters, len(plan)
 
