@@ -10,7 +10,7 @@ from zsl_lightning.data.multi_label import MultiLabelDataModule
 from zsl_lightning.data.multilabel_format import NUSWIDE_FILES
 from zsl_lightning.data.synthetic_ml import generate_nuswide_layout
 from zsl_lightning.errors import ConfigError, DataError
-from zsl_lightning.pipeline import too_perfect_warnings
+from zsl_lightning.eval.results import too_perfect_warnings
 
 TINY = dict(num_seen=20, num_unseen=5, num_train=240, num_test=80, feature_dim=16, num_topics=4)
 FILES = ("train", "zsl_test", "gzsl_test")

@@ -64,3 +64,23 @@ def print_results(results: Mapping) -> None:
         Console(width=110).print(t)
     except ImportError:  # pragma: no cover
         print(results_table(results))
+
+
+#: an mAP this high over this many labels is almost surely an artefact (e.g. {0, 1}-coded label files)
+PERFECT_MAP, MANY_LABELS = 99.9, 10
+
+
+def too_perfect_warnings(headline: dict, info: dict) -> list[str]:
+    """Warnings for multi-label headline mAPs ≥ 99.9 over ≥ 10 labels: a {0, 1}-coded label file (0 is
+    "unknown", so every negative drops out of AP) scores exactly that."""
+    if info.get("label_mode") != "multi":
+        return []
+    labels = {"zsl": info.get("num_unseen", 0), "gzsl": info.get("num_classes", 0), "std": info.get("num_classes", 0)}
+    out = []
+    for task, n in labels.items():
+        value = headline.get(f"{task}_mAP")
+        if value is not None and float(value) >= PERFECT_MAP and int(n or 0) >= MANY_LABELS:
+            out.append(f"{task}_mAP = {float(value):.2f} over {n} labels is too perfect to be real: check that the "
+                       "label files code negatives as -1 (0 means unknown and is skipped by mAP; a {0, 1} file "
+                       "needs data.label_coding=binary).")
+    return out
