@@ -25,6 +25,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from common import random_split, sync  # benchmarks/common.py (run as a script from benchmarks/)
 
 SIZES = {"cub": (7057, 2048, 312, 150, 50), "awa2": (23527, 2048, 85, 40, 10)}
 
@@ -35,21 +36,11 @@ def peak_mem(device: torch.device) -> str:
     return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB (process RSS)"
 
 
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def build(n, d, a, s, u, device):
-    from zsl_lightning.data.split import FeatureSplit
     from zsl_lightning.methods.clswgan import CLSWGAN
     from zsl_lightning.nn.mlp import MLP
 
-    g = torch.Generator().manual_seed(0)
-    y = torch.randint(0, s, (n,), generator=g)
-    split = FeatureSplit("test", torch.rand(n, d, generator=g), y, torch.rand(100, d), y[:100],
-                         torch.rand(100, d), torch.randint(s, s + u, (100,)), torch.rand(s + u, a),
-                         torch.arange(s), torch.arange(s, s + u)).to(device)
+    split = random_split(n, d, a, s, u, device)
     m = CLSWGAN(generator=MLP([a, a], [4096], d, out_activation="relu"), discriminator=MLP([d, a], [4096], 1),
                 optimizer_g=lambda params: torch.optim.Adam(params, 1e-4, betas=(0.5, 0.999)),
                 optimizer_d=lambda params: torch.optim.Adam(params, 1e-4, betas=(0.5, 0.999)),

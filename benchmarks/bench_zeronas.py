@@ -37,6 +37,7 @@ import time
 from functools import partial
 
 import torch
+from common import random_split, sync  # benchmarks/common.py (run as a script from benchmarks/)
 
 # name: (search rows, retrain rows, feature dim, attribute dim, seen classes, unseen, widths G, widths D, FIX hidden)
 SIZES = {
@@ -44,21 +45,6 @@ SIZES = {
     "cub": (5875, 7057, 2048, 312, 150, 50, None, None, 4096),
 }
 BATCH, N_CRITIC = 64, 5
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def split_of(n, d, a, s, u, device):
-    from zsl_lightning.data.split import FeatureSplit
-
-    g = torch.Generator().manual_seed(0)
-    y = torch.randint(0, s, (n,), generator=g)
-    return FeatureSplit("test", torch.rand(n, d, generator=g), y, torch.rand(100, d), y[:100],
-                        torch.rand(100, d), torch.randint(s, s + u, (100,)), torch.rand(s + u, a),
-                        torch.arange(s), torch.arange(s, s + u)).to(device)
 
 
 def adam(lr):
@@ -102,7 +88,7 @@ def bench(name, iters, device) -> dict:
 
     n_search, n_retrain, d, a, s, u, wg, wd, hidden = SIZES[name]
     out = {}
-    split = split_of(n_search, d, a, s, u, device)
+    split = random_split(n_search, d, a, s, u, device)
     torch.manual_seed(0)
     gs = SearchNetwork("generator", [a, a], d, wg, "relu")
     ds = SearchNetwork("discriminator", [d, a], 1, wd)
@@ -113,7 +99,7 @@ def bench(name, iters, device) -> dict:
     geno_g, geno_d = derive_network(gs), derive_network(ds)
     del m
 
-    split = split_of(n_retrain, d, a, s, u, device)
+    split = random_split(n_retrain, d, a, s, u, device)
     iters_per_epoch = math.ceil(n_retrain / BATCH)
     m = model(CLSWGAN, SearchedNetwork(geno_g, out_activation="relu"), SearchedNetwork(geno_d), split, d, a, s, u,
               device)

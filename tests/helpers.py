@@ -215,3 +215,17 @@ def changed_params(m: nn.Module, before: dict) -> set[str]:
     import torch
 
     return {n for n, p in m.named_parameters() if not torch.equal(before[n], p.detach())}
+
+
+def rewrite_h5(path: Path, fn) -> None:
+    """Damage an HDF5 file the way a test needs: read every dataset into a dict, let ``fn`` edit the dict, and
+    write the file back with exactly those datasets."""
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        data = {k: f[k][()] for k in f}
+        fn(data)
+        for k in list(f):
+            del f[k]
+        for k, v in data.items():
+            f.create_dataset(k, data=v)

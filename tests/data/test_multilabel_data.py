@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, rewrite_h5
 from zsl_lightning.data.multi_label import MultiLabelDataModule
 from zsl_lightning.data.multilabel_format import (
     NUSWIDE_FILES,
@@ -201,13 +201,7 @@ def test_cli_missing_nuswide_exits_cleanly(tmp_path):
 
 
 def _edit(root, key, fn):
-    with h5py.File(root / NUSWIDE_FILES[key], "r+") as f:
-        data = {k: f[k][()] for k in f}
-        fn(data)
-        for k in list(f):
-            del f[k]
-        for k, v in data.items():
-            f.create_dataset(k, data=v)
+    rewrite_h5(root / NUSWIDE_FILES[key], fn)
 
 
 @pytest.mark.parametrize("tamper,needle", [

@@ -9,11 +9,10 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 
-from tests.helpers import compose_cfg, write_xlsa17
+from tests.helpers import compose_cfg, rewrite_h5, write_xlsa17
 from tests.reliability.helpers import train
 from zsl_lightning.cli import main_entry
 from zsl_lightning.data.multilabel_format import NUSWIDE_FILES
@@ -26,13 +25,7 @@ MULTI = ["method=clf_clswgan", "data=nuswide"]
 
 def _h5(key, fn):
     def damage(root: Path) -> None:
-        with h5py.File(root / NUSWIDE_FILES[key], "r+") as f:
-            data = {k: f[k][()] for k in f}
-            fn(data)
-            for k in list(f):
-                del f[k]
-            for k, v in data.items():
-                f.create_dataset(k, data=v)
+        rewrite_h5(root / NUSWIDE_FILES[key], fn)
     return damage
 
 
