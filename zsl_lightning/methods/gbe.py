@@ -11,6 +11,10 @@ method (``method=gbe``): the network of :mod:`zsl_lightning.nn.gbe` trained with
   epochs 7 and 14 through ``method.scheduler``).
 * Scoring (Eq. 13): a label's score is ``max_m ⟨S_m, w_l⟩`` over the requested labels; no classifier is
   fitted, so ZSL and GZSL differ only in the label set scored.
+* ``score_norm`` (not in the paper; default ``none``): ``centre`` subtracts from each image's scores their
+  mean over ALL labels of the split (seen and unseen), ``standardise`` also divides by their standard
+  deviation. An image's ranking of labels (P/R/F1@K) is unchanged; a label's ranking of images (AP) loses
+  the image-dependent offset ``max``-scores share (docs/methods/gbe.md, "Choices the paper leaves open").
 """
 
 from __future__ import annotations
@@ -25,20 +29,43 @@ from zsl_lightning.methods.base import ZSLMethod
 from zsl_lightning.nn.gbe import GBE, group_max_scores
 
 INPUTS = ("maps", "images")
+SCORE_NORMS = ("none", "centre", "standardise")
+
+
+def normalise_scores(scores: torch.Tensor, reference: torch.Tensor, how: str = "none") -> torch.Tensor:
+    """Per-image score normalisation (an option; Eq. 13 alone is ``how="none"``): ``scores`` ``(B, L)`` minus
+    the row mean of ``reference`` ``(B, L')`` (``"centre"``), then divided by its row standard deviation
+    (``"standardise"``, floored at 1e-6). A positive affine map per row: each image's label order is kept."""
+    if how == "none":
+        return scores
+    out = scores - reference.mean(dim=1, keepdim=True)
+    if how == "standardise":
+        out = out / reference.std(dim=1, keepdim=True).clamp(min=1e-6)
+    return out
 
 
 class GBEScorer:
     """Eq. (13) of Liu et al. 2023 over ``classes``: ``score(x, l) = max_m ⟨S_m(x), w_l⟩``, in sub-batches of
-    ``batch_size`` images (a streamed evaluation chunk holds ``data.chunk_rows`` of them)."""
+    ``batch_size`` images (a streamed evaluation chunk holds ``data.chunk_rows`` of them). With
+    ``score_norm != "none"`` the scores are normalised per image by their statistics over ``all_vectors``
+    (every label of the split), see :func:`normalise_scores`."""
 
-    def __init__(self, method: GBEMethod, word_vectors: torch.Tensor, classes: torch.Tensor, batch_size: int):
+    def __init__(self, method: GBEMethod, word_vectors: torch.Tensor, classes: torch.Tensor, batch_size: int,
+                 score_norm: str = "none", all_vectors: torch.Tensor | None = None):
         self.method, self.word_vectors, self.classes = method, word_vectors, classes
-        self.batch_size = int(batch_size)
+        self.batch_size, self.score_norm = int(batch_size), score_norm
+        self.all_vectors = word_vectors if all_vectors is None else all_vectors
+
+    def _score(self, x: torch.Tensor) -> torch.Tensor:
+        S = self.method(x)
+        scores = group_max_scores(S, self.word_vectors)
+        if self.score_norm == "none":
+            return scores
+        return normalise_scores(scores, group_max_scores(S, self.all_vectors), self.score_norm)
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        out = [group_max_scores(self.method(x[i : i + self.batch_size]), self.word_vectors)
-               for i in range(0, len(x), self.batch_size)]
+        out = [self._score(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)]
         return torch.cat(out) if out else x.new_zeros(0, len(self.classes))
 
 
@@ -46,15 +73,19 @@ class GBEMethod(ZSLMethod):
     """GBE-MLZSL (module docstring). ``model``: keyword arguments of :class:`~zsl_lightning.nn.gbe.GBE`
     (Table III flags ``use_mlfef``, ``use_lid``, ``use_gem``, ``use_gla``; sizes); its input channels and
     ``word_dim`` come from the data. ``loss``: ``lam`` (λ of Eq. 17), ``use_diversity`` (ω of Eq. 15),
-    ``reg_over`` (Eq. 16's variance axis)."""
+    ``reg_over`` (Eq. 16's variance axis). ``score_norm``: ``none`` (Eq. 13, default) | ``centre`` |
+    ``standardise`` (per-image normalisation of the evaluation scores, not in the paper)."""
 
     label_modes = ("multi",)
     optimizer_roles = ("model",)
 
     def __init__(self, model: Mapping, word_dim: int, input: str = "maps", maps_layout: list | None = None,
                  single_scale: bool = False, backbone: Mapping | None = None, loss: Mapping | None = None,
-                 optimizer: Callable | None = None, eval_batch_size: int = 64, **base):
+                 optimizer: Callable | None = None, eval_batch_size: int = 64, score_norm: str = "none", **base):
         super().__init__(**base)
+        if score_norm not in SCORE_NORMS:
+            raise ConfigError(f"method.score_norm must be one of {', '.join(SCORE_NORMS)}; got '{score_norm}'.")
+        self.score_norm = score_norm
         if input not in INPUTS:
             raise ConfigError(f"method gbe reads feature maps or images (data.source=cached|biam|images); the data "
                               f"gives '{input}' (data.view=pooled is for vector methods such as ridge_ml).")
@@ -114,4 +145,5 @@ class GBEMethod(ZSLMethod):
 
     def fit_scorer(self, split, task, classes, select_fn=None):
         classes = classes.to(self.device)
-        return GBEScorer(self, split.class_embeddings.to(self.device)[classes], classes, self.eval_batch_size)
+        vectors = split.class_embeddings.to(self.device)
+        return GBEScorer(self, vectors[classes], classes, self.eval_batch_size, self.score_norm, vectors)
