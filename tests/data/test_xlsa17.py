@@ -124,6 +124,16 @@ def test_each_bad_input_gets_its_message(tmp_path, tamper, pattern):
         load_xlsa17(tmp_path, "TINY")
 
 
+def test_a_label_above_c_names_the_labels_of_res101(tmp_path):
+    """A label above C (here: att one class short) points at res101.mat's labels first, with the ids."""
+    write_xlsa17(tmp_path, "TINY", short_att=True)
+    with pytest.raises(DataError) as e:
+        load_xlsa17(tmp_path, "TINY")
+    msg = str(e.value)
+    assert msg.startswith(f"'{tmp_path / 'TINY' / 'res101.mat'}': 'labels'") and "1-based ids [10]" in msg
+    assert "above C = 9" in msg and "att_splits.mat's 'att' lacks columns" in msg
+
+
 def test_corrupt_file_is_a_data_error(tmp_path):
     d = write_xlsa17(tmp_path, "TINY")
     (d / "res101.mat").write_bytes(b"this is not a mat file")

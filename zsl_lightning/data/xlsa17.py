@@ -99,7 +99,8 @@ def load_xlsa17(
     features = _check_features(np.asarray(res["features"]), len(labels), d / features_file)
     labels = _check_labels(labels, d / features_file)
     num_classes = int(labels.max()) + 1
-    embeddings = _check_embeddings(np.asarray(emb), num_classes, d / emb_file, embedding_key)
+    embeddings = _check_embeddings(np.asarray(emb), num_classes, d / emb_file, embedding_key,
+                                   labels, d / features_file)
     num_classes = embeddings.shape[0]
 
     locs = {}
@@ -160,7 +161,8 @@ def _check_labels(labels: np.ndarray, path: Path) -> np.ndarray:
     return labels.astype(np.int64) - 1
 
 
-def _check_embeddings(emb: np.ndarray, num_classes: int, path: Path, key: str) -> np.ndarray:
+def _check_embeddings(emb: np.ndarray, num_classes: int, path: Path, key: str, labels: np.ndarray,
+                      labels_path: Path) -> np.ndarray:
     if emb.ndim != 2:
         raise DataError(f"'{path}': '{key}' must be a 2-D matrix (d_a x C), got shape {emb.shape}.")
     if emb.shape[1] < num_classes:
@@ -169,9 +171,12 @@ def _check_embeddings(emb: np.ndarray, num_classes: int, path: Path, key: str) -
                 f"'{path}': '{key}' has shape {emb.shape}, which looks transposed: the xlsa17 layout "
                 f"stores class embeddings as d_a x C (one column per class); the labels use {num_classes} classes."
             )
+        above = np.unique(labels[labels >= emb.shape[1]]) + 1
         raise DataError(
-            f"'{path}': '{key}' has {emb.shape[1]} columns (classes) but the labels use class ids up to "
-            f"{num_classes}."
+            f"'{labels_path}': 'labels' uses class ids up to {num_classes}, but '{path}': '{key}' has only "
+            f"{emb.shape[1]} columns (classes): {int((labels >= emb.shape[1]).sum())} image label(s) are above C = "
+            f"{emb.shape[1]} (1-based ids {above[:10].tolist()}). Check the labels of {labels_path.name} (1-based, "
+            f"1..C) — or, if they are right, whether {path.name}'s '{key}' lacks columns."
         )
     e = np.ascontiguousarray(emb.T, dtype=np.float32)
     _check_finite(e, f"'{path}': '{key}'")
