@@ -125,11 +125,17 @@ class LID(nn.Module):
     ``F̂^a + W_2 ReLU(W_1 F̂^a)``; then a max-pool over tokens → ``F̂^m ∈ R^{d_w}``.
 
     Input ``(B, n, d_w, H, W)`` → output ``(B, n, d_w)``.
+
+    Visualisation hook (Fig. 7, :class:`~zsl_lightning.callbacks_plots.GBEAttentionMaps`): with
+    ``record_attention = True`` each forward also keeps ``A_c`` (detached, ``(B, n, T, T)``) in
+    ``last_attention``; the output is the same either way. Off by default.
     """
 
     def __init__(self, n_groups: int, word_dim: int, patch_size: int = 1, ffn_hidden: int | None = None,
                  attn_scale: bool = True):
         super().__init__()
+        self.record_attention = False
+        self.last_attention: torch.Tensor | None = None
         if patch_size < 1:
             raise ConfigError(f"method.model.patch_size must be >= 1, got {patch_size}")
         self.patch_size = int(patch_size)
@@ -153,6 +159,8 @@ class LID(nn.Module):
         fa = self.embed(self.patches(x))
         q, k, v = self.qkv(fa).chunk(3, dim=-1)  # Eq. (4)
         attn = torch.softmax(q @ k.transpose(-1, -2) * self.scale, dim=-1)  # Eq. (5): A_c
+        if self.record_attention:
+            self.last_attention = attn.detach()
         fh = fa + attn @ v  # Eq. (6)
         fh = fh + self.ffn2(F.relu(self.ffn1(fh)))
         return fh.amax(dim=2)
