@@ -5,8 +5,8 @@
   sees the whole set (``G(z, y, E)``: ALF takes the mean embedding, FLF each label's embedding, CLF both),
   critics and encoders the mean label embedding ``e_µ`` (Eq. 1).
 
-A method builds conditions with :func:`condition_on` (training targets of a split) or :func:`labels_condition`
-/ :func:`class_condition` (what to synthesise), and calls networks through
+A method builds conditions with :func:`condition_on` (training targets of a split), :func:`labels_condition`
+(label sets to synthesise) or ``Condition(a)`` (class embeddings to synthesise), and calls networks through
 :meth:`~zsl_lightning.methods.generative.GenerativeZSLMethod.generate` and ``Condition.vector``.
 """
 
@@ -57,11 +57,6 @@ def condition_on(split, target: torch.Tensor) -> Condition:
     if split.label_mode == "single":
         return Condition(split.class_embeddings[target])
     return Condition(labels=(target > 0).float(), table=split.class_embeddings[split.train_cols])
-
-
-def class_condition(split, classes: torch.Tensor) -> Condition:
-    """Single-label: one row per entry of ``classes`` (global ids)."""
-    return Condition(split.class_embeddings[classes])
 
 
 def labels_condition(split, sets: torch.Tensor) -> Condition:
