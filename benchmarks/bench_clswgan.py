@@ -19,13 +19,12 @@ It prints samples/s and peak memory. This is a benchmark, not a test: numbers de
 
 from __future__ import annotations
 
-import argparse
 import resource
 import time
 
 import torch
 import torch.nn.functional as F
-from common import random_split, sync  # benchmarks/common.py (run as a script from benchmarks/)
+from common import random_split, size_parser, sync  # benchmarks/common.py (run as a script from benchmarks/)
 
 SIZES = {"cub": (7057, 2048, 312, 150, 50), "awa2": (23527, 2048, 85, 40, 10)}
 
@@ -142,10 +141,7 @@ def time_classifier(split, u, device, host: bool):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", nargs="+", default=["cub", "awa2"], choices=sorted(SIZES))
-    ap.add_argument("--iters", type=int, default=10, help="generator iterations timed (extrapolated to an epoch)")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap = size_parser(__doc__, SIZES, ["cub", "awa2"], "generator iterations timed (extrapolated to an epoch)")
     args = ap.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)

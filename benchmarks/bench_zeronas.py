@@ -30,14 +30,13 @@ This is a benchmark, not a test: numbers depend on the machine and its load.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import time
 from functools import partial
 
 import torch
-from common import random_split, sync  # benchmarks/common.py (run as a script from benchmarks/)
+from common import random_split, size_parser, sync  # benchmarks/common.py (run as a script from benchmarks/)
 
 # name: (search rows, retrain rows, feature dim, attribute dim, seen classes, unseen, widths G, widths D, FIX hidden)
 SIZES = {
@@ -111,10 +110,7 @@ def bench(name, iters, device) -> dict:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", nargs="+", default=["embedded", "cub"], choices=sorted(SIZES))
-    ap.add_argument("--iters", type=int, default=10, help="steps timed per phase (extrapolated to an epoch)")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap = size_parser(__doc__, SIZES, ["embedded", "cub"], "steps timed per phase (extrapolated to an epoch)")
     args = ap.parse_args()
     device = torch.device(args.device)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

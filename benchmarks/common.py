@@ -1,8 +1,19 @@
-"""What the benchmarks share: device sync and a random feature-level split of a given size."""
+"""What the benchmarks share: their size options, device sync and a random feature-level split of a given size."""
 
 from __future__ import annotations
 
+import argparse
+
 import torch
+
+
+def size_parser(doc: str, sizes, default: list[str], iters_help: str) -> argparse.ArgumentParser:
+    """The options every shape-sized benchmark takes: ``--sizes`` (keys of ``sizes``), ``--iters``, ``--device``."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", nargs="+", default=default, choices=sorted(sizes))
+    ap.add_argument("--iters", type=int, default=10, help=iters_help)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    return ap
 
 
 def sync(device: torch.device) -> None:
