@@ -184,7 +184,9 @@ def dev_phase(state: RunState) -> None:
 
 
 def test_phase(state: RunState) -> None:
-    """Train on trainval and read the test numbers at the epochs ``eval.select`` names (the headline)."""
+    """Train on trainval and read the test numbers at the epochs ``eval.select`` names (the headline), and
+    the per-class numbers of those evaluations (``per_class``, :mod:`zsl_lightning.eval.per_class`)."""
+    from zsl_lightning.eval.per_class import per_class_results
     from zsl_lightning.eval.selection import best_epochs, task_metrics
 
     select, epochs, monitors, results = state.select, state.epochs, state.monitors, state.results
@@ -208,6 +210,8 @@ def test_phase(state: RunState) -> None:
         raise ZSLError(f"no test evaluation at the selected epoch(s) for {missing}; the checkpoint may be from "
                        "a different run (delete its checkpoints/ or set resume=false).")
     results["headline"] = {k: v for t, e in chosen.items() for k, v in task_metrics(by_epoch[e], t).items()}
+    split = final.context.split
+    results["per_class"] = per_class_results(final.eval_details, chosen, split.label_mode, split.class_names)
     results.setdefault("history", {})["test"] = final.history
     results["checkpoints"] = checkpoint_record(state.out, chosen, select)
 

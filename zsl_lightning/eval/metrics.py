@@ -30,6 +30,27 @@ def per_class_accuracy(pred: torch.Tensor, target: torch.Tensor, classes: torch.
     return float((c[present] / t[present]).mean()) if present.any() else float("nan")
 
 
+def class_accuracies(pred: torch.Tensor, target: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(accuracy, count)`` of every class of ``classes`` (in its order): the top-1 accuracy of its test
+    images (float64 in [0, 1]; NaN for a class without one) and their number. The mean of the non-NaN
+    accuracies is :func:`per_class_accuracy`."""
+    if classes.numel() == 0:
+        return torch.empty(0, dtype=torch.float64), torch.empty(0, dtype=torch.long)
+    n = 1 + max([int(classes.max())] + ([int(target.max()), int(pred.max())] if target.numel() else []))
+    total = torch.bincount(target, minlength=n).double()
+    correct = torch.bincount(target[pred == target], minlength=n).double()
+    t, c = total[classes], correct[classes]
+    return torch.where(t > 0, c / t.clamp(min=1), torch.full_like(t, float("nan"))), t.long()
+
+
+def cross_rate(pred: torch.Tensor, other: torch.Tensor) -> float:
+    """The fraction of ``pred`` (global ids) that fall in ``other`` (e.g. seen test images predicted as an
+    unseen class); NaN for no prediction."""
+    if pred.numel() == 0:
+        return float("nan")
+    return float(torch.isin(pred, other).double().mean())
+
+
 def harmonic_mean(u: float, s: float) -> float:
     """``H = 2us / (u + s)`` (0 when both are 0)."""
     return 0.0 if u + s <= 0 else 2.0 * u * s / (u + s)

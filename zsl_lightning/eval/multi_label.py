@@ -16,7 +16,7 @@ import sys
 import torch
 
 from zsl_lightning.errors import ConfigError
-from zsl_lightning.eval.multilabel_metrics import multilabel_metrics
+from zsl_lightning.eval.multilabel_metrics import average_precision, multilabel_metrics
 from zsl_lightning.methods.divergence import refuse_non_finite
 
 SCORE_DTYPES = ("auto", "float32", "float16")
@@ -66,18 +66,27 @@ def score_store(scorer, store, device, chunk_rows: int, dtype: str = "float32") 
     return scores, labels
 
 
-def evaluate_task(scorer, split, task: str, device, empty: str = "skip") -> dict[str, float]:
-    store = next(st for t, _, st, _ in split.eval_tasks if t == task)
+def evaluate_task(scorer, split, task: str, device, empty: str = "skip", details: dict | None = None) -> dict[str, float]:
+    """The metrics of ``task``; ``details``: when given, ``details[task]`` gets the per-label APs computed for
+    mAP (:func:`zsl_lightning.eval.per_class.multi_label_details`)."""
+    store, cols = next((st, c) for t, _, st, c in split.eval_tasks if t == task)
     scores, labels = score_store(scorer, store, device, split.chunk_rows, split.eval_scores_dtype)
-    return multilabel_metrics(scores, labels, split.top_k, task, empty)
+    if details is None:
+        return multilabel_metrics(scores, labels, split.top_k, task, empty)
+    from zsl_lightning.eval.per_class import multi_label_details
+
+    ap = average_precision(scores, labels)
+    details[task] = multi_label_details(split, task, cols, ap, labels)
+    return multilabel_metrics(scores, labels, split.top_k, task, empty, ap=ap)
 
 
-def evaluate_multi_label(method, split, select_on_test: bool = False) -> dict[str, float]:
+def evaluate_multi_label(method, split, select_on_test: bool = False, details: dict | None = None) -> dict[str, float]:
     """Fit the method's scorer of every task (ZSL and GZSL; or ``std``) and compute mAP and P / R / F1 at each
     top-K.
 
     ``select_on_test`` lets a trainable final classifier keep its best epoch (by mAP) on the evaluated
-    images — the papers' protocol, only ever set for ``eval.select=test_best``.
+    images — the papers' protocol, only ever set for ``eval.select=test_best``. ``details``: when given, filled
+    with every task's per-label AP (:mod:`zsl_lightning.eval.per_class`).
     """
     empty = str(method.eval_cfg.extra.get("map_empty_labels", "skip"))
     out: dict[str, float] = {}
@@ -87,5 +96,5 @@ def evaluate_multi_label(method, split, select_on_test: bool = False) -> dict[st
             def select(sc, task=task):
                 return evaluate_task(sc, split, task, method.device, empty)[f"{task}_mAP"]
         scorer = method.fit_scorer(split, kind, cols, select_fn=select)
-        out.update(evaluate_task(scorer, split, task, method.device, empty))
+        out.update(evaluate_task(scorer, split, task, method.device, empty, details))
     return out

@@ -52,10 +52,11 @@ def average_precision(scores: torch.Tensor, labels: torch.Tensor, block: int | N
     return out
 
 
-def mean_average_precision(scores: torch.Tensor, labels: torch.Tensor, empty: str = "skip") -> tuple[float, int]:
+def mean_average_precision(scores: torch.Tensor, labels: torch.Tensor, empty: str = "skip",
+                           ap: torch.Tensor | None = None) -> tuple[float, int]:
     """(mAP, number of labels averaged). ``empty``: ``skip`` labels without positives (default) or count them
-    as ``zero`` (the released code)."""
-    ap = average_precision(scores, labels)
+    as ``zero`` (the released code). ``ap``: the labels' APs when already computed (:func:`average_precision`)."""
+    ap = average_precision(scores, labels) if ap is None else ap
     if empty == "zero":
         return float(torch.nan_to_num(ap, nan=0.0).mean()), len(ap)
     valid = ~torch.isnan(ap)
@@ -94,9 +95,11 @@ def topk_prf(scores: torch.Tensor, labels: torch.Tensor, k: int, chunk_elems: in
     return p, r, f1
 
 
-def multilabel_metrics(scores: torch.Tensor, labels: torch.Tensor, top_k, prefix: str, empty: str = "skip") -> dict:
-    """``{prefix}_mAP`` and ``{prefix}_P@k / R@k / F1@k`` in percent, plus ``{prefix}_mAP_labels``."""
-    m, n_labels = mean_average_precision(scores, labels, empty)
+def multilabel_metrics(scores: torch.Tensor, labels: torch.Tensor, top_k, prefix: str, empty: str = "skip",
+                       ap: torch.Tensor | None = None) -> dict:
+    """``{prefix}_mAP`` and ``{prefix}_P@k / R@k / F1@k`` in percent, plus ``{prefix}_mAP_labels``; ``ap``: the
+    per-label APs, when the caller keeps them (:func:`average_precision`)."""
+    m, n_labels = mean_average_precision(scores, labels, empty, ap)
     out = {f"{prefix}_mAP": 100.0 * m}
     for k in top_k:
         p, r, f1 = topk_prf(scores, labels, k)

@@ -25,25 +25,42 @@ def zsl_accuracy(scorer, split) -> float:
     return 100.0 * per_class_accuracy(pred, split.test_unseen_y, split.unseen_classes)
 
 
-def gzsl_metrics(scorer, split, gamma: float = 0.0) -> dict[str, float]:
+def _gzsl_predictions(scorer, split, gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predictions (global ids, among all classes) of the unseen and the seen test images."""
     mask = torch.isin(scorer.classes, split.seen_classes).to(split.test_seen_x.dtype)
-    u = per_class_accuracy(_predict(scorer, split.test_unseen_x, mask, gamma), split.test_unseen_y, split.unseen_classes)
-    s = per_class_accuracy(_predict(scorer, split.test_seen_x, mask, gamma), split.test_seen_y, split.seen_classes)
+    return (_predict(scorer, split.test_unseen_x, mask, gamma), _predict(scorer, split.test_seen_x, mask, gamma))
+
+
+def _gzsl_from(pred_u: torch.Tensor, pred_s: torch.Tensor, split) -> dict[str, float]:
+    u = per_class_accuracy(pred_u, split.test_unseen_y, split.unseen_classes)
+    s = per_class_accuracy(pred_s, split.test_seen_y, split.seen_classes)
     return {"gzsl_u": 100.0 * u, "gzsl_s": 100.0 * s, "gzsl_H": 100.0 * harmonic_mean(u, s)}
 
 
-def evaluate_single_label(method, split, select_on_test: bool = False) -> dict[str, float]:
+def gzsl_metrics(scorer, split, gamma: float = 0.0) -> dict[str, float]:
+    return _gzsl_from(*_gzsl_predictions(scorer, split, gamma), split)
+
+
+def evaluate_single_label(method, split, select_on_test: bool = False, details: dict | None = None) -> dict[str, float]:
     """Fit the method's ZSL and GZSL scorers (``method.fit_scorer``) and compute T1 and u / s / H.
 
     ``select_on_test`` lets a trainable final classifier keep its best epoch on the evaluated split
     (the papers' test-set protocol); it is only ever set for ``eval.select=test_best``.
+    ``details``: when given, filled from the same predictions with each task's per-class accuracies and
+    the GZSL confusion rates (:func:`zsl_lightning.eval.per_class.single_label_details`).
     """
+    from zsl_lightning.eval.per_class import single_label_details
+
     gamma = float(method.eval_cfg.calibrated_stacking)
     seen, unseen = split.seen_classes, split.unseen_classes
     zsl = method.fit_scorer(split, "zsl", unseen,
                             select_fn=(lambda sc: zsl_accuracy(sc, split)) if select_on_test else None)
-    out = {"zsl_t1": zsl_accuracy(zsl, split)}
+    pred_zsl = _predict(zsl, split.test_unseen_x)
+    out = {"zsl_t1": 100.0 * per_class_accuracy(pred_zsl, split.test_unseen_y, unseen)}
     gz = method.fit_scorer(split, "gzsl", torch.cat([seen, unseen]),
                            select_fn=(lambda sc: gzsl_metrics(sc, split, gamma)["gzsl_H"]) if select_on_test else None)
-    out.update(gzsl_metrics(gz, split, gamma))
+    pred_u, pred_s = _gzsl_predictions(gz, split, gamma)
+    out.update(_gzsl_from(pred_u, pred_s, split))
+    if details is not None:
+        details.update(single_label_details(split, pred_zsl, pred_u, pred_s))
     return out

@@ -133,6 +133,8 @@ class ZSLMethod(pl.LightningModule):
         self._default_scheduler = scheduler
         self.data = None
         self.history: list[dict[str, float]] = []
+        #: epoch -> per-class details of its evaluation (:mod:`zsl_lightning.eval.per_class`), kept in checkpoints
+        self.eval_details: dict[int, dict] = {}
         self.context = context if context is not None else PhaseContext()
         self._optimizer_partials: dict[str, Callable] = {}
         self._scheduler_partials: dict[str, Callable] = {}
@@ -280,23 +282,30 @@ class ZSLMethod(pl.LightningModule):
 
     # ------------------------------------------------------------------ evaluation
     def run_evaluation(self, epoch: int) -> dict[str, float]:
+        """The metrics of the model after ``epoch``; its per-class numbers go to ``eval_details[epoch]``."""
         was_training = self.training
         self.eval()
+        details: dict = {}
         try:
             with torch.random.fork_rng(devices=self.rng_devices()):
                 torch.manual_seed(epoch_seed(self.seed, epoch, 0, stream=2))
-                return self.evaluate(self.data)
+                metrics = self.evaluate(self.data, details)
         finally:
             self.train(was_training)
+        if details:
+            self.eval_details[int(epoch)] = details
+        return metrics
 
-    def evaluate(self, split) -> dict[str, float]:
+    def evaluate(self, split, details: dict | None = None) -> dict[str, float]:
+        """ZSL / GZSL metrics on ``split``; ``details``, when given, is filled with the per-class numbers
+        (:mod:`zsl_lightning.eval.per_class`)."""
         if split.label_mode == "single":
             from zsl_lightning.eval.single_label import evaluate_single_label
 
-            return evaluate_single_label(self, split, select_on_test=self.context.select_on_test)
+            return evaluate_single_label(self, split, select_on_test=self.context.select_on_test, details=details)
         from zsl_lightning.eval.multi_label import evaluate_multi_label  # issue: multi-label
 
-        return evaluate_multi_label(self, split, select_on_test=self.context.select_on_test)
+        return evaluate_multi_label(self, split, select_on_test=self.context.select_on_test, details=details)
 
     def fit_scorer(self, split, task: str, classes: torch.Tensor, select_fn=None):
         """Return a callable ``x -> scores`` over ``classes`` (attribute ``classes`` = global ids)."""
@@ -314,9 +323,11 @@ class ZSLMethod(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["zsl_history"] = list(self.history)
+        checkpoint["zsl_eval_details"] = dict(self.eval_details)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.history = list(checkpoint.get("zsl_history", []))
+        self.eval_details = dict(checkpoint.get("zsl_eval_details", {}))
 
 
 def _grad_norm(opts) -> torch.Tensor:
