@@ -184,6 +184,7 @@ def derive_phase(state: RunState) -> None:
     loaded = {tag: Genotype.from_yaml(p) for tag, p in files.items()}
     if is_rank_zero():
         draw_genotype(loaded.get("g"), loaded.get("d"), state.out / "genotype.png")
+        state.loggers.log_image("plots/genotype", state.out / "genotype.png")  # W&B, when logger=wandb
     with open_dict(state.cfg):
         for tag, path in files.items():
             key, kind = KINDS[tag]
