@@ -46,6 +46,7 @@ def test_offline_run_holds_curves_per_class_tables_confusion_and_the_plot(offlin
     logged = set().union(*wb.history)
     assert {"val/zsl_t1", "val/gzsl_H", "test/zsl_t1", "test/gzsl_H", "epoch"} <= logged
     assert any(k.startswith("dev/train/") for k in logged) and any(k.startswith("train/") for k in logged)
+    assert wb.config["choices/method"] == "clswgan" and wb.config["choices/data"] == "synthetic"
     s = wb.summary
     assert s["final/zsl_t1"] == res["headline"]["zsl_t1"] and s["final/val/gzsl_H"] == res["validation"]["gzsl_H"]
     assert s["final/epoch/gzsl"] == res["selection"]["epochs"]["gzsl"] and s["final/selection"] == "val"

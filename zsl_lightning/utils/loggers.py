@@ -2,6 +2,8 @@
 
 What the W&B run holds (names are stable; docs/wandb.md lists them and a workspace to show them):
 
+* config: the resolved config as dotted keys (``method.epochs``, ...) and ``choices/<group>`` (the Hydra
+  choices: ``choices/method``, ``choices/data``, ``choices/variant``, ...), which runs are grouped by;
 * per epoch, from Lightning: ``dev/train/<loss>`` and ``val/<metric>`` (dev phase), ``train/<loss>`` and
   ``test/<metric>`` (test phase), with ``epoch`` and ``trainer/global_step``;
 * at the end (:func:`log_final`): summary ``final/<metric>`` (the headline), ``final/val/<metric>`` (validation
@@ -45,7 +47,7 @@ class Loggers:
                     if lcfg.get("group") in (None, ""):
                         extra["group"] = multirun_group()
                     self.shared[key] = instantiate(lcfg, **extra)
-                    self.shared[key].log_hyperparams(flat_config(self.cfg))
+                    self.shared[key].log_hyperparams({**flat_config(self.cfg), **hydra_choices()})
                     self._flush_images()
                 out.append(self.shared[key])
             elif str(lcfg._target_).endswith("CSVLogger"):
@@ -136,6 +138,18 @@ def multirun_group() -> str | None:
     except Exception:  # not under Hydra (tests, notebooks)
         pass
     return None
+
+
+def hydra_choices() -> dict:
+    """``choices/<group>``: the config-group choices of the job (method, data, variant, zeronas, preset, ...),
+    which the resolved config does not hold as keys; W&B groups runs by them. Empty outside Hydra."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        choices = HydraConfig.get().runtime.choices
+    except Exception:  # not under Hydra (tests, notebooks)
+        return {}
+    return {f"choices/{k}": v for k, v in choices.items() if not str(k).startswith("hydra/") and v is not None}
 
 
 def flat_config(cfg: DictConfig) -> dict:
