@@ -139,3 +139,27 @@ def test_synthetic_maps_standard_labels_are_the_unseen_labels(tmp_path, cache_di
     assert s.class_names == [z.class_names[int(c)] for c in z.unseen_classes]
     keep = (z.eval_zsl.y > 0).any(1)  # the test images with an unseen positive, their unseen columns
     assert torch.equal(s.eval_gzsl.y, z.eval_zsl.y[keep]) and torch.equal(s.eval_gzsl.x, z.eval_zsl.x[keep])
+
+
+def test_cache_script_carries_the_standard_labels(tmp_path):
+    """Layout (a) → (b): scripts/cache_feature_maps.py copies the list's labels_81, so the cached maps serve
+    data.mode=standard with the same rows and labels as the images."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "cache_maps", Path(__file__).resolve().parents[2] / "scripts" / "cache_feature_maps.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    root = write_images(tmp_path, standard=True)
+    for part in ("train", "test"):
+        script.main(["--list", str(root / f"images_{part}.h5"), "--out", str(root / "maps" / f"{part}.h5"),
+                     "--tiny", "--workers", "0", "--batch-size", "4"])
+    with h5py.File(root / "maps" / "train.h5", "r") as f:
+        assert np.array_equal(f["labels_81"][()], standard_train_labels(10))
+    with h5py.File(root / "maps" / "test.h5", "r") as f:
+        assert "labels_81" not in f  # the test list has none: nothing to copy
+    cached = _dm(root).split("test")
+    images = _dm(root, source="images", backbone={"weights": None}).split("test")
+    assert cached.train.rows.tolist() == images.train.rows.tolist() == _rows(10, lambda i: i % 4 == 3)
+    assert torch.equal(cached.train.y, images.train.y) and torch.equal(cached.eval_gzsl.y, images.eval_gzsl.y)
