@@ -3,8 +3,9 @@
 ``data.mode`` picks the class: ``zsl`` (Tables 1-3) is :class:`MultiLabelDataModule`, ``standard`` (Table 4)
 :class:`StandardMultiLabelDataModule`. A config naming a datamodule class with ``mode: standard`` gets that
 class's ``standard_class`` (its own attribute, not an inherited one), so ``data=nuswide data.mode=standard``
-and ``data=synthetic_maps data.mode=standard`` work alike. Every option is the benchmark's (:class:`~zsl_lightning.data.multilabel_benchmark.MultiLabelBenchmark`: ``root``, ``files``,
-``preprocess``, ``in_memory``, ``eval_scores_dtype``, ...).
+and ``data=synthetic_maps data.mode=standard`` work alike. Every option is the benchmark's
+(:class:`~zsl_lightning.data.multilabel_benchmark.MultiLabelBenchmark`: ``root``, ``files``, ``preprocess``,
+``in_memory``, ``eval_scores_dtype``, ...).
 """
 
 from __future__ import annotations
