@@ -7,7 +7,9 @@ to 224 x 224 (bilinear, no crop, as BiAM / LESA), ImageNet-normalised and run th
 ``zsl_lightning.nn.backbone.VGG19MultiScale`` (eval mode, no gradients), which returns the 28 x 28, 14 x 14
 and 7 x 7 maps. Output: one cached-maps file (``zsl_lightning.data.feature_maps_format``): float16 maps per
 scale, the list's labels (int8) and image paths, written ``--chunk-rows`` rows at a time to
-``<out>.partial`` and renamed when complete (an interrupted run leaves no file that looks finished).
+``<out>.partial`` and renamed when complete (an interrupted run leaves no file that looks finished). When the
+list also holds ``--standard-labels-key`` (default ``labels_81``: the training images' labels over the 81
+concepts, for ``data.mode=standard`` / ``experiment=gbe_table4``), that dataset is copied too.
 
   python scripts/cache_feature_maps.py --list data/NUS-WIDE/images_train.h5 \\
       --weights ~/weights/vgg19-dcbb9e9d.pth --out data/NUS-WIDE/maps/train.h5 --device cuda
@@ -44,6 +46,7 @@ def build_backbone(args):
 
 
 def run(args) -> Path:
+    import h5py
     import torch
     from torch.utils.data import DataLoader
     from tqdm import tqdm
@@ -53,6 +56,10 @@ def run(args) -> Path:
     from zsl_lightning.errors import DataError
 
     images = ImageList(args.list, args.images, size=args.size)
+    key = args.standard_labels_key  # data.mode=standard's training labels travel with the maps
+    with h5py.File(args.list, "r") as f:
+        copy = bool(key) and key in f
+    extra = {key: ImageList(args.list, args.images, check_files=False, labels_key=key).labels} if copy else {}
     n = len(images) if args.limit is None else min(args.limit, len(images))
     model, backbone_name = build_backbone(args)
     device = torch.device(args.device)
@@ -70,8 +77,9 @@ def run(args) -> Path:
                     writer = FeatureMapsWriter(args.out, {s: int(t.shape[1]) for s, t in maps.items()}, y.shape[1],
                                                backbone=backbone_name, input_size=args.size,
                                                chunk_rows=args.chunk_rows,
-                                               attrs={"image_list": str(Path(args.list).resolve())})
-                writer.append(maps, y, [images.paths[i] for i in idx])
+                                               attrs={"image_list": str(Path(args.list).resolve())},
+                                               extra_labels={k: v.shape[1] for k, v in extra.items()})
+                writer.append(maps, y, [images.paths[i] for i in idx], {k: v[list(idx)] for k, v in extra.items()})
                 bar.update(len(idx))
     except BaseException:
         if writer is not None:
@@ -95,6 +103,8 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=2, help="image-decoding DataLoader workers")
     p.add_argument("--size", type=int, default=224, help="input side (resize, no crop)")
     p.add_argument("--limit", type=int, default=None, help="cache only the first N images")
+    p.add_argument("--standard-labels-key", default="labels_81",
+                   help="label dataset of the list copied when present (data.standard_labels_key; '' = none)")
     args = p.parse_args(argv)
 
     from zsl_lightning.errors import ZSLError

@@ -57,13 +57,16 @@ class BiamMapsFile(LazyH5):
 
     ``names_file`` fixes the order (BiAM's pickles); without it the order is the file's key order (HDF5 lists
     keys alphabetically). Shapes are checked on the first image at open time and on every image read.
+    ``labels_key``: the per-image label key read (``labels``, or ``labels_81`` for data.mode=standard), with
+    ``num_labels`` values; ``missing_hint`` is added to the error when an image lacks it.
     """
 
     def __init__(self, path: Path | str, num_labels: int, names_file: Path | str | None = None,
-                 what: str = "BiAM / LESA NUS-WIDE features"):
+                 what: str = "BiAM / LESA NUS-WIDE features", labels_key: str = "labels", missing_hint: str = ""):
         import h5py
 
         self.path, self.num_labels, self.what = Path(path), int(num_labels), what
+        self.labels_key, self.missing_hint = str(labels_key), str(missing_hint)
         files = {"h5": self.path.name}
         if names_file is not None:
             files["names"] = os.path.relpath(names_file, self.path.parent)
@@ -88,21 +91,25 @@ class BiamMapsFile(LazyH5):
 
     def _check(self, f, name: str) -> None:
         for key, shapes in ((f"{name}-features", {(BIAM_CHANNELS, BIAM_SIDE ** 2), (BIAM_CHANNELS, BIAM_SIDE, BIAM_SIDE)}),
-                            (f"{name}-labels", {(self.num_labels,)})):
+                            (f"{name}-{self.labels_key}", {(self.num_labels,)})):
             if key not in f:
+                hint = f" {self.missing_hint}" if self.missing_hint and key.endswith(self.labels_key) else ""
                 raise DataError(f"'{self.path}' ({self.what}) has no key '{key}' (image '{name}' from "
-                                f"{self.order_source}). Layout:\n{BIAM_LAYOUT}")
+                                f"{self.order_source}).{hint} Layout:\n{BIAM_LAYOUT}")
             shape = f[key].shape
             if shape not in shapes:
                 hint = " (transposed? BiAM stores channels first, 512 x 196)" if shape == (BIAM_SIDE ** 2, BIAM_CHANNELS) else ""
                 raise DataError(f"'{self.path}': '{key}' has shape {shape}; expected one of {sorted(shapes)}{hint}.")
 
-    def read(self, indices: Sequence[int], labels_key: str = "labels") -> tuple[torch.Tensor, torch.Tensor]:
-        """Images ``indices`` → maps (B, 512, 14, 14) float32 and labels (B, L) int8 (``labels_key`` "labels" or
-        "labels_81", L = 81 for the latter). NaN/inf and bad label values raise DataError naming file and key."""
+    def read(self, indices: Sequence[int], labels_key: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images ``indices`` → maps (B, 512, 14, 14) float32 and labels (B, L) int8 (``labels_key``: the file's
+        own, L = ``num_labels``; another "labels_81": L = 81). NaN/inf and bad label values raise DataError
+        naming file and key."""
         f = self._file()
         idx = [int(i) for i in indices]
-        width = 81 if labels_key == "labels_81" else self.num_labels
+        labels_key = labels_key or self.labels_key
+        width = self.num_labels if labels_key == self.labels_key else (81 if labels_key == "labels_81" else
+                                                                       self.num_labels)
         x = np.empty((len(idx), BIAM_CHANNELS, BIAM_SIDE, BIAM_SIDE), np.float32)
         y = np.empty((len(idx), width), np.int8)
         for b, i in enumerate(idx):

@@ -10,6 +10,8 @@ Readers, writers and validation only; batching and the datamodule live elsewhere
     maps_<s>      N x C_s x s x s  float16, one dataset per scale s (e.g. maps_28, maps_14, maps_7),
                   chunked (chunk_rows, C_s, s, s) along N
     labels        N x L int8: +1 positive, -1 negative, 0 unknown
+    labels_81     optional, N x U int8 (+1/-1/0): a training file's labels over the U labels that
+                  data.mode=standard trains on (NUS-WIDE: the 81 concepts); any name, data.standard_labels_key
     image_names   N utf-8 strings (the image's relative path, or any unique id)
     attrs         format="zsl_lightning.feature_maps", version=1, scales=[28, 14, 7], backbone (str),
                   input_size (int, e.g. 224), complete (1 once the writer closed cleanly)
@@ -34,7 +36,8 @@ FORMAT_VERSION = 1
 
 CACHED_MAPS_LAYOUT = """\
 <file>.h5   maps_<s> N x C x s x s float16 per scale s (maps_28, maps_14, maps_7), labels N x L int8 (+1/-1/0),
-            image_names N strings; attrs format, version, scales, backbone, input_size, complete"""
+            image_names N strings; attrs format, version, scales, backbone, input_size, complete;
+            data.mode=standard: the training file also holds labels_81 N x U int8 (data.standard_labels_key)"""
 CACHED_MAPS_SOURCE = ("scripts/cache_feature_maps.py (images + a frozen VGG19) or the synthetic_maps generator; "
                       "see docs/data.md, 'Multi-label feature maps'")
 
@@ -79,9 +82,11 @@ class MapsInfo:
 
 
 def inspect_feature_maps(path: Path | str, expected_labels: int | None = None, what: str = "cached feature maps",
-                         scales: Sequence[int] | None = None) -> MapsInfo:
+                         scales: Sequence[int] | None = None, labels_key: str = "labels",
+                         missing_hint: str = "") -> MapsInfo:
     """Check a cached-maps file's attributes, datasets, shapes and dtypes (no data read); errors name the file,
-    the dataset and the fix."""
+    the dataset and the fix. ``labels_key``: the label dataset read as the rows' labels (``labels``, or e.g.
+    ``labels_81`` in data.mode=standard; ``missing_hint`` is added to the error when it is absent)."""
     import h5py
 
     path = Path(path)
@@ -102,6 +107,9 @@ def inspect_feature_maps(path: Path | str, expected_labels: int | None = None, w
             file_scales = tuple(int(s) for s in np.atleast_1d(attrs.get("scales", [])))
             need = ["labels", "image_names", *(f"maps_{s}" for s in file_scales)]
             missing = [k for k in need if k not in f]
+            if not missing and labels_key not in f:
+                raise DataError(f"'{path}' ({what}) has no dataset '{labels_key}'; found {sorted(f.keys())}. "
+                                f"{missing_hint}".rstrip())
             if missing or not file_scales:
                 raise DataError(f"'{path}' ({what}) lacks dataset(s) {missing or ['maps_<s>']}; found "
                                 f"{sorted(f.keys())}. Layout:\n{CACHED_MAPS_LAYOUT}")
@@ -115,9 +123,10 @@ def inspect_feature_maps(path: Path | str, expected_labels: int | None = None, w
                 if d.dtype.kind != "f":
                     raise DataError(f"'{path}': 'maps_{s}' has dtype {d.dtype}; expected float16 (any float reads).")
                 channels[s] = int(d.shape[1])
-            ls, ns = f["labels"].shape, f["image_names"].shape
-            if len(ls) != 2 or f["labels"].dtype.kind not in "iuf":
-                raise DataError(f"'{path}': 'labels' must be N x L integers (+1/-1/0), got {ls} {f['labels'].dtype}.")
+            ls, ns = f[labels_key].shape, f["image_names"].shape
+            if len(ls) != 2 or ls[0] != n or f[labels_key].dtype.kind not in "iuf":
+                raise DataError(f"'{path}': '{labels_key}' must be N x L integers (+1/-1/0) with N = {n}, got {ls} "
+                                f"{f[labels_key].dtype}.")
             if ns != (n,):
                 raise DataError(f"'{path}': 'image_names' has shape {ns}; expected ({n},), one name per row.")
     except OSError as e:
@@ -125,7 +134,7 @@ def inspect_feature_maps(path: Path | str, expected_labels: int | None = None, w
     if n == 0:
         raise DataError(f"'{path}' ({what}) is empty.")
     if expected_labels is not None and ls[1] != expected_labels:
-        raise DataError(f"'{path}' ({what}): labels have {ls[1]} columns, expected {expected_labels}.")
+        raise DataError(f"'{path}' ({what}): '{labels_key}' has {ls[1]} columns, expected {expected_labels}.")
     for s in scales or ():
         if s not in channels:
             raise DataError(f"'{path}' has scales {list(file_scales)}; scale {s} was asked for (data config).")
@@ -139,10 +148,13 @@ class FeatureMapsWriter:
 
     ``channels`` maps each scale to its channel count, e.g. ``{28: 256, 14: 512, 7: 512}``. Maps are stored
     float16 (finite values checked after the cast), labels int8 (+1 / -1 / 0, checked per batch).
+    ``extra_labels`` names further label datasets and their widths (e.g. ``{"labels_81": 81}``, the training
+    labels of data.mode=standard); ``append`` then takes their rows in ``extra``.
     """
 
     def __init__(self, path: Path | str, channels: Mapping[int, int], num_labels: int, *, backbone: str,
-                 input_size: int, chunk_rows: int = 64, attrs: Mapping | None = None):
+                 input_size: int, chunk_rows: int = 64, attrs: Mapping | None = None,
+                 extra_labels: Mapping[str, int] | None = None):
         import h5py
 
         self.path = Path(path)
@@ -150,6 +162,7 @@ class FeatureMapsWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.channels = {int(s): int(c) for s, c in channels.items()}
         self.num_labels, self.num_rows = int(num_labels), 0
+        self.widths = {"labels": self.num_labels, **{str(k): int(v) for k, v in dict(extra_labels or {}).items()}}
         self.f = h5py.File(self.tmp, "w")
         self.f.attrs.update({"format": FORMAT_NAME, "version": FORMAT_VERSION, "complete": 0,
                              "scales": np.array(sorted(self.channels, reverse=True), np.int64),
@@ -157,18 +170,27 @@ class FeatureMapsWriter:
         for s, c in self.channels.items():
             self.f.create_dataset(f"maps_{s}", shape=(0, c, s, s), maxshape=(None, c, s, s), dtype=np.float16,
                                   chunks=(chunk_rows, c, s, s))
-        self.f.create_dataset("labels", shape=(0, self.num_labels), maxshape=(None, self.num_labels), dtype=np.int8,
-                              chunks=(max(chunk_rows, 1024), self.num_labels))
+        for key, width in self.widths.items():
+            self.f.create_dataset(key, shape=(0, width), maxshape=(None, width), dtype=np.int8,
+                                  chunks=(max(chunk_rows, 1024), width))
         self.f.create_dataset("image_names", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype(),
                               chunks=(1024,))
 
-    def append(self, maps: Mapping[int, torch.Tensor | np.ndarray], labels, names: Sequence[str]) -> None:
+    def append(self, maps: Mapping[int, torch.Tensor | np.ndarray], labels, names: Sequence[str],
+               extra: Mapping | None = None) -> None:
         b = len(names)
-        lab = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
-        if lab.shape != (b, self.num_labels):
-            raise DataError(f"'{self.path}': a batch of {b} names came with labels {lab.shape}; expected "
-                            f"({b}, {self.num_labels}).")
-        _check_pm1(lab, f"{self.path} (rows {self.num_rows}..{self.num_rows + b - 1})")
+        given = {"labels": labels, **dict(extra or {})}
+        if set(given) != set(self.widths):
+            raise DataError(f"'{self.path}': a batch came with label datasets {sorted(given)}; the file has "
+                            f"{sorted(self.widths)}.")
+        labs = {}
+        for key, val in given.items():
+            lab = np.asarray(val.cpu() if isinstance(val, torch.Tensor) else val)
+            if lab.shape != (b, self.widths[key]):
+                raise DataError(f"'{self.path}': a batch of {b} names came with '{key}' {lab.shape}; expected "
+                                f"({b}, {self.widths[key]}).")
+            _check_pm1(lab, f"{self.path}:{key} (rows {self.num_rows}..{self.num_rows + b - 1})")
+            labs[key] = lab.astype(np.int8)
         if set(maps) != set(self.channels):
             raise DataError(f"'{self.path}': batch has scales {sorted(maps)}, the file {sorted(self.channels)}.")
         blocks = {}
@@ -185,7 +207,7 @@ class FeatureMapsWriter:
         for s, m in blocks.items():
             self.f[f"maps_{s}"].resize(hi, axis=0)
             self.f[f"maps_{s}"][lo:hi] = m
-        for key, val in (("labels", lab.astype(np.int8)), ("image_names", np.array([str(n) for n in names], object))):
+        for key, val in (*labs.items(), ("image_names", np.array([str(n) for n in names], object))):
             self.f[key].resize(hi, axis=0)
             self.f[key][lo:hi] = val
         self.num_rows = hi
@@ -218,15 +240,16 @@ class FeatureMapsFile(LazyH5):
     """
 
     def __init__(self, path: Path | str, expected_labels: int | None = None, scales: Sequence[int] | None = None,
-                 what: str = "cached feature maps"):
-        self.info = inspect_feature_maps(path, expected_labels, what, scales)
-        self.path = self.info.path
+                 what: str = "cached feature maps", labels_key: str = "labels", missing_hint: str = ""):
+        self.info = inspect_feature_maps(path, expected_labels, what, scales, labels_key, missing_hint)
+        self.path, self.labels_key = self.info.path, labels_key
 
     def __len__(self) -> int:
         return self.info.num_rows
 
     def read(self, start: int, stop: int, scales: Sequence[int] | None = None) -> tuple[dict, torch.Tensor]:
-        """Rows ``start:stop`` → ({scale: (B, C_s, s, s) float32}, labels (B, L) int8); all scales by default.
+        """Rows ``start:stop`` → ({scale: (B, C_s, s, s) float32}, labels (B, L) int8 of ``labels_key``); all
+        scales by default.
         NaN/inf in the maps or labels outside +1/-1/0 raise DataError naming the file and the row range."""
         n = self.info.num_rows
         if not (0 <= start <= stop <= n):
@@ -239,8 +262,8 @@ class FeatureMapsFile(LazyH5):
             x = f[f"maps_{s}"][start:stop]
             _check_finite(x, self.path, f"maps_{s}", start, stop)
             out[s] = torch.from_numpy(x.astype(np.float32))
-        y = np.asarray(f["labels"][start:stop])
-        _check_pm1(y, f"{self.path} (rows {start}..{stop - 1})")
+        y = np.asarray(f[self.labels_key][start:stop])
+        _check_pm1(y, f"{self.path}:{self.labels_key} (rows {start}..{stop - 1})")
         return out, torch.from_numpy(y.astype(np.int8))
 
     def image_names(self, start: int = 0, stop: int | None = None) -> list[str]:

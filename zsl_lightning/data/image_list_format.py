@@ -6,6 +6,8 @@ Layout (docs/data.md, "Multi-label feature maps")::
     <root>/<list>.h5             image_paths  N strings, relative to <root>/images
                                  labels       N x L int8, +1 positive, -1 negative, 0 unknown
                                  label_names  L strings (optional; checked against the label space if given)
+                                 labels_81    optional N x U int8: the training labels of data.mode=standard
+                                              (NUS-WIDE: the 81 concepts; name: data.standard_labels_key)
 
 Decoding: PIL, converted to RGB, resized to 224 x 224 with bilinear interpolation and **no crop** (the
 aspect ratio is not kept) — the transform BiAM / LESA used to extract their NUS-WIDE features
@@ -31,7 +33,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGE_LIST_LAYOUT = """\
 <root>/images/...        JPEG / PNG images
 <root>/<list>.h5         image_paths N strings (relative to <root>/images), labels N x L int8 (+1/-1/0),
-                         label_names L strings (optional)"""
+                         label_names L strings (optional); data.mode=standard: labels_81 N x U int8"""
 IMAGE_LIST_SOURCE = ("your image folder (NUS-WIDE: the Flickr images from the NUS-WIDE site, "
                      "lms.comp.nus.edu.sg/research/NUS-WIDE.htm); write the list with write_image_list")
 
@@ -44,19 +46,27 @@ def imagenet_normalize(images: torch.Tensor) -> torch.Tensor:
 
 
 def write_image_list(path: Path | str, image_paths: Sequence[str], labels: np.ndarray,
-                     label_names: Sequence[str] | None = None) -> Path:
-    """Write the list file (labels checked to be +1 / -1 / 0, one row per image)."""
+                     label_names: Sequence[str] | None = None, extra_labels: dict | None = None) -> Path:
+    """Write the list file (labels checked to be +1 / -1 / 0, one row per image). ``extra_labels``: further
+    label datasets by name, e.g. ``{"labels_81": N x 81}`` (the training labels of data.mode=standard)."""
     import h5py
 
     path, labels = Path(path), np.asarray(labels)
     if labels.ndim != 2 or len(labels) != len(image_paths):
         raise DataError(f"write_image_list '{path}': labels {labels.shape} for {len(image_paths)} images.")
     check_label_values(labels, path)
+    extra = {str(k): np.asarray(v) for k, v in dict(extra_labels or {}).items()}
+    for key, y in extra.items():
+        if y.ndim != 2 or len(y) != len(image_paths):
+            raise DataError(f"write_image_list '{path}': '{key}' {y.shape} for {len(image_paths)} images.")
+        check_label_values(y, f"{path}:{key}")
     path.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w") as f:
         f.create_dataset("image_paths", data=np.array([str(p) for p in image_paths], object),
                          dtype=h5py.string_dtype())
         f.create_dataset("labels", data=labels.astype(np.int8))
+        for key, y in extra.items():
+            f.create_dataset(key, data=y.astype(np.int8))
         if label_names is not None:
             f.create_dataset("label_names", data=np.array([str(n) for n in label_names], object),
                              dtype=h5py.string_dtype())
@@ -69,11 +79,14 @@ def _str(v) -> str:
 
 class ImageList:
     """A list file plus its image folder (default ``<list's folder>/images``). Labels are read in full (int8:
-    161k x 1,006 NUS-WIDE test labels are 163 MB); ``check_files`` stats every image once at open time."""
+    161k x 1,006 NUS-WIDE test labels are 163 MB); ``check_files`` stats every image once at open time.
+    ``labels_key``: the label dataset read (``labels``, or e.g. ``labels_81`` in data.mode=standard;
+    ``missing_hint`` is added to the error when it is absent)."""
 
     def __init__(self, list_file: Path | str, images_root: Path | str | None = None,
                  expected_labels: int | None = None, label_names: Sequence[str] | None = None,
-                 check_files: bool = True, size: int = IMAGE_SIZE):
+                 check_files: bool = True, size: int = IMAGE_SIZE, labels_key: str = "labels",
+                 missing_hint: str = ""):
         import h5py
 
         self.list_file = Path(list_file)
@@ -87,8 +100,11 @@ class ImageList:
                 if missing:
                     raise DataError(f"'{self.list_file}' (image list) has no dataset(s) {missing}; found "
                                     f"{sorted(f.keys())}. Layout:\n{IMAGE_LIST_LAYOUT}")
+                if labels_key not in f:
+                    raise DataError(f"'{self.list_file}' (image list) has no dataset '{labels_key}'; found "
+                                    f"{sorted(f.keys())}. {missing_hint}".rstrip())
                 self.paths = [_str(v) for v in f["image_paths"][()]]
-                self.labels = np.asarray(f["labels"][()])
+                self.labels = np.asarray(f[labels_key][()])
                 names = [_str(v) for v in f["label_names"][()]] if "label_names" in f else None
         except OSError as e:
             raise DataError(f"Could not read the image list '{self.list_file}' as HDF5: {e}") from None
@@ -96,7 +112,7 @@ class ImageList:
             raise DataError(f"'{self.list_file}': labels {self.labels.shape} for {len(self.paths)} image paths; "
                             "expected N x L, one row per path.")
         if expected_labels is not None and self.labels.shape[1] != expected_labels:
-            raise DataError(f"'{self.list_file}': labels have {self.labels.shape[1]} columns, expected "
+            raise DataError(f"'{self.list_file}': '{labels_key}' has {self.labels.shape[1]} columns, expected "
                             f"{expected_labels}.")
         check_label_values(self.labels, self.list_file)
         self.labels = self.labels.astype(np.int8)

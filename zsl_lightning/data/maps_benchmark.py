@@ -19,6 +19,12 @@ the training file's images with 1..max_positives seen positives and evaluates ev
 test file's unseen columns; GZSL: all columns); ``dev`` holds out the last ``val_image_fraction`` of the
 training rows and a seeded ``val_label_fraction`` of the seen labels (pseudo-unseen); the test file is not
 read in dev. Maps are not rescaled (``preprocess`` is ``none``).
+
+``data.mode=standard`` (Liu et al. Table IV; protocol: :mod:`.multilabel_standard`, shared with the vector
+benchmarks): the U unseen labels (NUS-WIDE: the 81 concepts) are the only labels, all seen. Training labels come
+from the training file's ``data.standard_labels_key`` (``labels_81``: a dataset N x U of the cached-maps file or
+of the image list; BiAM / LESA: each image's ``<img>-labels_81``); test labels are the test file's U unseen
+columns, on the test images with a positive among them.
 """
 
 from __future__ import annotations
@@ -28,9 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from zsl_lightning.data.multi_label import MultiLabelDataModule
+from zsl_lightning.data.multi_label import MultiLabelDataModule, StandardMode
 from zsl_lightning.data.multilabel_benchmark import MultiLabelBenchmark
 from zsl_lightning.data.multilabel_format import missing_files
+from zsl_lightning.data.multilabel_standard import StandardProtocol
 from zsl_lightning.data.preprocessing import identity
 from zsl_lightning.errors import ConfigError, DataError, MissingFilesError
 
@@ -54,6 +61,18 @@ SOURCE_ORIGIN = {
     "biam": "BiAM (github.com/akshitac8/BiAM) / LESA (github.com/hbdat/cvpr20_LESA) NUS-WIDE conv5_4 features",
     "images": "the dataset's images (NUS-WIDE: lms.comp.nus.edu.sg/research/NUS-WIDE.htm) and lists written with "
               "zsl_lightning.data.image_list_format.write_image_list",
+}
+STANDARD_LABELS_FIX = {  # how to get data.mode=standard's training labels, per source ({key}: the dataset name)
+    "cached": "data.mode=standard trains on the U scored labels (NUS-WIDE: the 81 concepts) and reads their training "
+              "labels from the training maps file's '{key}' (N x U int8, +1/-1/0, Concepts81 order). Cache the maps "
+              "from an image list that holds '{key}' (write_image_list(..., extra_labels={{'{key}': y}}); "
+              "scripts/cache_feature_maps.py copies it), or set data.standard_labels_key to the dataset that has them.",
+    "biam": "data.mode=standard reads each training image's '<img>-{key}' (its labels over the U scored labels; "
+            "BiAM / LESA's released nus_wide_train.h5 has '<img>-labels_81'): use the released file, or set "
+            "data.standard_labels_key.",
+    "images": "data.mode=standard reads the training labels over the U scored labels (NUS-WIDE: the 81 concepts) "
+              "from the image list's '{key}' (N x U int8, +1/-1/0): write the list with "
+              "write_image_list(..., extra_labels={{'{key}': y}}), or set data.standard_labels_key.",
 }
 SINGLE_SCALE_REASON = ("data.source=biam: the BiAM / LESA files hold only VGG19 conv5_4 (14 x 14 x 512); ML-FEF's "
                        "28 x 28 and 7 x 7 branches are off and GEM reads a 2 x 2 max-pool of the 14 x 14 map")
@@ -106,18 +125,22 @@ class MapsBenchmark(MultiLabelBenchmark):
             return self.source  # the NUS-WIDE tag lists and GloVe pickle (Generative_MLZSL / BiAM / LESA)
         return "scripts/convert_openimages.py (embeddings.h5: class names and GloVe vectors; docs/methods/multilabel.md)"
 
-    def _reader(self, part: str, num_labels: int):
+    def _reader(self, part: str, num_labels: int, labels_key: str = "labels", missing_hint: str = ""):
+        """The reader of the ``part`` (train | test) file, its labels read from ``labels_key`` (``num_labels``
+        columns; ``missing_hint`` completes the error when the file lacks them)."""
         from zsl_lightning.data.maps_store import BiamReader, CachedMapsReader, ImageReader, PooledReader
 
         path = self.root / self._source_files()[part]
         what = f"{self.name} {part} ({self.maps_source})"
+        kw = {"labels_key": labels_key, "missing_hint": missing_hint}
         if self.maps_source == "cached":
-            reader = CachedMapsReader(path, num_labels, self.scales, what)
+            reader = CachedMapsReader(path, num_labels, self.scales, what, **kw)
         elif self.maps_source == "biam":
             names = self.root / self.files.get(f"{part}_names", BIAM_NAME_FILES[part])
-            reader = BiamReader(path, num_labels, names if names.is_file() else None, what)
+            reader = BiamReader(path, num_labels, names if names.is_file() else None, what, **kw)
         else:
-            reader = ImageReader(path, self.root / self.files.get("images", "images"), num_labels, self.image_size)
+            reader = ImageReader(path, self.root / self.files.get("images", "images"), num_labels, self.image_size,
+                                 **kw)
         return PooledReader(reader) if self.view == "pooled" else reader
 
     def _inspect(self, s: int, u: int) -> None:
@@ -157,8 +180,24 @@ class MapsBenchmark(MultiLabelBenchmark):
         return out
 
 
+class StandardMapsBenchmark(StandardProtocol, MapsBenchmark):
+    """``data.mode=standard`` on feature maps (Liu et al. Table IV): the training file's ``standard_labels_key``
+    labels (N x U) and the test file's U unseen columns (module docstring)."""
+
+    def _standard_files(self, s: int, u: int):
+        from zsl_lightning.data.maps_store import ColumnView
+
+        key = self.standard_labels_key
+        hint = STANDARD_LABELS_FIX[self.maps_source].format(key=key)
+        train = self._reader("train", u, key, hint)
+        test = self._reader("test", s + u)
+        self.readers = {"train": train, "test": test}
+        return train, ColumnView(test, np.arange(s, s + u))
+
+
 class MapsDataModule(MultiLabelDataModule):
-    """``data=nuswide_maps`` / ``openimages_maps``: a :class:`MapsBenchmark` (options in its docstring)."""
+    """``data=nuswide_maps`` / ``openimages_maps``: a :class:`MapsBenchmark` (options in its docstring);
+    ``data.mode=standard`` builds :class:`StandardMapsDataModule`."""
 
     benchmark_class = MapsBenchmark
 
@@ -182,3 +221,20 @@ class SyntheticMapsDataModule(MapsDataModule):
 
         self.benchmark.root = cached_synthetic_maps(self.cache_dir, self.generator_kwargs)
         super()._load()
+
+
+class StandardMapsDataModule(StandardMode, MapsDataModule):
+    """``data=nuswide_maps data.mode=standard`` (Liu et al. Table IV): a :class:`StandardMapsBenchmark`."""
+
+    benchmark_class = StandardMapsBenchmark
+
+
+class StandardSyntheticMapsDataModule(StandardMode, SyntheticMapsDataModule):
+    """``data=synthetic_maps data.mode=standard``: the embedded benchmark's unseen labels as the only labels,
+    trained from ``maps/train.h5``'s ``labels_81`` (the training images' unseen labels)."""
+
+    benchmark_class = StandardMapsBenchmark
+
+
+MapsDataModule.standard_class = StandardMapsDataModule
+SyntheticMapsDataModule.standard_class = StandardSyntheticMapsDataModule

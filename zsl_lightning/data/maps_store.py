@@ -3,7 +3,8 @@
 A :class:`MapsStore` has :class:`~zsl_lightning.data.multilabel_store.RowStore`'s interface (``len``,
 ``num_chunks``, ``read_chunk``, ``chunks``, ``feature_shape``, ``in_memory`` then ``x`` / ``y``, ``load``,
 ``to``, ``with_prep``), so the multi-label split, loaders and evaluation use it unchanged. It reads through a
-*reader*, one per source:
+*reader*, one per source, reading the label dataset ``labels_key`` (``labels``; data.mode=standard: the training
+labels over the scored labels, e.g. ``labels_81``):
 
 * :class:`CachedMapsReader` — cached multi-scale maps (``feature_maps_format``), chunked HDF5 ranges;
 * :class:`BiamReader` — the BiAM / LESA per-image 14 x 14 x 512 layout (single scale);
@@ -59,10 +60,11 @@ class CachedMapsReader:
 
     kind = "maps"
 
-    def __init__(self, path: Path | str, expected_labels: int | None, scales: Sequence[int], what: str):
+    def __init__(self, path: Path | str, expected_labels: int | None, scales: Sequence[int], what: str,
+                 labels_key: str = "labels", missing_hint: str = ""):
         from zsl_lightning.data.feature_maps_format import FeatureMapsFile
 
-        self.file = FeatureMapsFile(path, expected_labels, scales, what)
+        self.file = FeatureMapsFile(path, expected_labels, scales, what, labels_key, missing_hint)
         self.path, self.num_rows = self.file.path, self.file.info.num_rows
         self.num_labels = self.file.info.num_labels
         self.layout: Layout = tuple((int(s), self.file.info.channels[int(s)]) for s in scales)
@@ -75,8 +77,8 @@ class CachedMapsReader:
         pick = slice(None) if hi - lo == len(sel) else sel - lo  # a contiguous run needs no gather copy
         try:
             if labels_only:
-                y = np.asarray(self.file._file()["labels"][lo:hi])[pick]
-                _check_pm1(y, f"{self.path} (rows {lo}..{hi - 1})")
+                y = np.asarray(self.file._file()[self.file.labels_key][lo:hi])[pick]
+                _check_pm1(y, f"{self.path}:{self.file.labels_key} (rows {lo}..{hi - 1})")
                 return None, y
             maps, y = self.file.read(lo, hi, [s for s, _ in self.layout])
         except OSError as e:
@@ -89,10 +91,11 @@ class BiamReader:
 
     kind = "maps"
 
-    def __init__(self, path: Path | str, num_labels: int, names_file: Path | str | None, what: str):
+    def __init__(self, path: Path | str, num_labels: int, names_file: Path | str | None, what: str,
+                 labels_key: str = "labels", missing_hint: str = ""):
         from zsl_lightning.data.biam_format import BIAM_CHANNELS, BIAM_SIDE, BiamMapsFile
 
-        self.file = BiamMapsFile(path, num_labels, names_file, what)
+        self.file = BiamMapsFile(path, num_labels, names_file, what, labels_key, missing_hint)
         self.path, self.num_rows, self.num_labels = self.file.path, len(self.file), int(num_labels)
         self.layout: Layout = ((BIAM_SIDE, BIAM_CHANNELS),)
         self.feature_shape = (packed_dim(self.layout),)
@@ -100,8 +103,8 @@ class BiamReader:
     def read(self, sel: np.ndarray, labels_only: bool):
         try:
             if labels_only:
-                f = self.file._file()
-                y = np.stack([np.asarray(f[f"{self.file.names[int(i)]}-labels"]).reshape(-1) for i in sel])
+                f, key = self.file._file(), self.file.labels_key
+                y = np.stack([np.asarray(f[f"{self.file.names[int(i)]}-{key}"]).reshape(-1) for i in sel])
                 if y.shape[1] != self.num_labels:
                     raise DataError(f"'{self.path}': labels have {y.shape[1]} values; expected {self.num_labels}.")
                 check_label_values(y, self.path)
@@ -118,10 +121,12 @@ class ImageReader:
     kind = "images"
     layout: Layout = ()
 
-    def __init__(self, list_file: Path | str, images_root: Path | str | None, expected_labels: int, size: int):
+    def __init__(self, list_file: Path | str, images_root: Path | str | None, expected_labels: int, size: int,
+                 labels_key: str = "labels", missing_hint: str = ""):
         from zsl_lightning.data.image_list_format import ImageList
 
-        self.file = ImageList(list_file, images_root, expected_labels, size=size)
+        self.file = ImageList(list_file, images_root, expected_labels, size=size, labels_key=labels_key,
+                              missing_hint=missing_hint)
         self.path, self.num_rows, self.num_labels = self.file.list_file, len(self.file), int(expected_labels)
         self.feature_shape = (3, int(size), int(size))
 

@@ -1,10 +1,11 @@
 """Multi-label datamodules: a few lines around a benchmark of :mod:`.multilabel_benchmark`.
 
 ``data.mode`` picks the class: ``zsl`` (Tables 1-3) is :class:`MultiLabelDataModule`, ``standard`` (Table 4)
-:class:`StandardMultiLabelDataModule`. A config naming ``MultiLabelDataModule`` with ``mode: standard``
-gets the standard subclass, so ``data=nuswide data.mode=standard`` works as before. Every option is the
-benchmark's (:class:`~zsl_lightning.data.multilabel_benchmark.MultiLabelBenchmark`: ``root``, ``files``,
-``preprocess``, ``in_memory``, ``eval_scores_dtype``, ...).
+:class:`StandardMultiLabelDataModule`. A config naming a datamodule class with ``mode: standard`` gets that
+class's ``standard_class`` (its own attribute, not an inherited one), so ``data=nuswide data.mode=standard``
+and ``data=synthetic_maps data.mode=standard`` work alike. Every option is the benchmark's
+(:class:`~zsl_lightning.data.multilabel_benchmark.MultiLabelBenchmark`: ``root``, ``files``, ``preprocess``,
+``in_memory``, ``eval_scores_dtype``, ...).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ MODES = ("zsl", "standard")
 
 
 class MultiLabelDataModule(ZSLDataModule):
-    """``data.mode=zsl``: ZSL and GZSL splits of a multi-label benchmark (metrics ``zsl_*``, ``gzsl_*``)."""
+    """``data.mode=zsl``: ZSL and GZSL splits of a multi-label benchmark (metrics ``zsl_*``, ``gzsl_*``).
+    ``standard_class``: the subclass ``data.mode=standard`` builds (set below each pair of classes)."""
 
     label_mode = "multi"
     mode = "zsl"
@@ -30,8 +32,11 @@ class MultiLabelDataModule(ZSLDataModule):
     def __new__(cls, *args, mode: str = "zsl", **kwargs):
         if mode not in MODES:
             raise ConfigError(f"data.mode must be zsl (Tables 1-3) | standard (Table 4), got '{mode}'.")
-        if cls is MultiLabelDataModule and mode == "standard":
-            cls = StandardMultiLabelDataModule
+        if mode == "standard" and cls.mode != "standard":
+            standard = cls.__dict__.get("standard_class")  # not inherited: a subclass names its own
+            if standard is None:
+                raise ConfigError(f"data.mode=standard is not available for {cls.__name__}.")
+            cls = standard
         return super().__new__(cls)
 
     def __init__(self, root: str, name: str = "NUS-WIDE", mode: str | None = None, seed: int = 0, **options):
@@ -61,9 +66,18 @@ class MultiLabelDataModule(ZSLDataModule):
         return MultiLabelBatchLoader(split, self.plan, self.seed, self._current_epoch, rank, self._device())
 
 
-class StandardMultiLabelDataModule(MultiLabelDataModule):
-    """``data.mode=standard`` (Gupta et al. Table 4): every label is seen; one task, ``std`` (``std_*``)."""
+class StandardMode:
+    """Mixin of the ``data.mode=standard`` datamodules (protocol: :mod:`.multilabel_standard`): every label is
+    seen; one task, ``std`` (metrics ``std_*``)."""
 
     mode = "standard"
     tasks = ("std",)
+
+
+class StandardMultiLabelDataModule(StandardMode, MultiLabelDataModule):
+    """``data.mode=standard`` (Gupta et al. Table 4) on feature vectors."""
+
     benchmark_class = StandardMultiLabelBenchmark
+
+
+MultiLabelDataModule.standard_class = StandardMultiLabelDataModule

@@ -3,7 +3,7 @@
 Readers and validation live in :mod:`.multilabel_format`, row reads in :mod:`.multilabel_store`, the split
 in :mod:`.multilabel_split`; the datamodules of :mod:`.multi_label` are a few lines around these classes.
 :class:`MultiLabelBenchmark` is ``data.mode=zsl`` (Tables 1-3), :class:`StandardMultiLabelBenchmark`
-``data.mode=standard`` (Table 4).
+``data.mode=standard`` (Table 4; the protocol, shared with the feature-map benchmarks, is :mod:`.multilabel_standard`).
 
 Memory bound when streaming (``in_memory: false`` or a file above ``memory_limit_gb``): the training loader
 holds at most ``buffer_rows + chunk_rows`` rows of features on the device (4·D bytes each: 65,536 +
@@ -43,6 +43,7 @@ from zsl_lightning.data.multilabel_format import (
     scan_label_values,
 )
 from zsl_lightning.data.multilabel_split import MultiLabelSplit
+from zsl_lightning.data.multilabel_standard import StandardProtocol
 from zsl_lightning.data.multilabel_store import RowStore
 from zsl_lightning.data.preprocessing import fit_streamed
 from zsl_lightning.errors import ConfigError, DataError
@@ -257,12 +258,10 @@ class MultiLabelBenchmark:
             eval_gzsl_cols=gzsl_cols, class_names=self.space.seen_names + self.space.unseen_names)
 
 
-class StandardMultiLabelBenchmark(MultiLabelBenchmark):
-    """``data.mode=standard`` (Gupta et al. Table 4): the U labels (NUS-WIDE: the 81 concepts) are the training
-    labels; the test images are the ZSL test file's images with at least one positive among them (LESA's
-    protocol). One evaluation task, ``std``."""
-
-    mode = "standard"
+class StandardMultiLabelBenchmark(StandardProtocol, MultiLabelBenchmark):
+    """``data.mode=standard`` (Gupta et al. Table 4; protocol: :mod:`.multilabel_standard`) on feature vectors:
+    the training file is ``files.train_standard`` (``features`` + ``standard_labels_key``, NUS-WIDE:
+    ``labels_81``), the test file the ZSL test file (labels over the U labels)."""
 
     def _check_files(self) -> None:
         base = {k: self.files[k] for k in (*self._label_space_files(), "zsl_test")}
@@ -272,50 +271,7 @@ class StandardMultiLabelBenchmark(MultiLabelBenchmark):
                       "data.mode=standard (Gupta et al. Table 4) needs the training labels of the labels it "
                       "scores (NUS-WIDE: the 81 concepts); the released files do not have them.")
 
-    def _inspect(self, s: int, u: int) -> None:
+    def _standard_files(self, s: int, u: int) -> tuple[H5Info, H5Info]:
         tr = self._coded(inspect_standard_train(self.root / self.files["train_standard"], u, self.standard_labels_key))
         te = self._coded(inspect_h5(self.root / self.files["zsl_test"], u, "test file (labels over the same U labels)"))
-        if tr.feature_shape != te.feature_shape:
-            raise DataError(f"{self.name}: the feature shapes of the files differ: train {tr.feature_shape}, "
-                            f"test {te.feature_shape}.")
-        self.h5 = {"train": tr, "zsl_test": te}
-        self._std_test_rows = self._valid_rows(te, np.arange(te.num_rows), None, 1, None)
-        if len(self._std_test_rows) == 0:
-            raise DataError(f"{self.name}: no test image of '{te.path}' has a positive label.")
-
-    def _mode_info(self) -> dict[str, Any]:
-        return {"mode": "standard"}
-
-    def _counts(self) -> dict[str, int]:
-        u = self.space.num_unseen
-        return {"num_classes": u, "num_seen": u, "num_unseen": 0, "num_train_images": self.h5["train"].num_rows,
-                "num_test_images": len(self._std_test_rows)}  # test images with at least one positive label
-
-    def build_split(self, name: str) -> MultiLabelSplit:
-        """Label ids 0..U-1 are the U labels (NUS-WIDE: the 81 concepts, Concepts81 order), all seen.
-        ``test``: train on every training image with min..max positives among them, evaluate the test images
-        with at least one positive. ``dev``: the last ``val_image_fraction`` of the training rows are the
-        validation images (again only those with a positive); no label is held out."""
-        s, u = self.space.num_seen, self.space.num_unseen
-        tr = self.h5["train"]
-        if name == "test":
-            train_rows = self._valid_rows(tr, np.arange(tr.num_rows), None)
-            eval_info, eval_rows = self.h5["zsl_test"], self._std_test_rows
-        else:
-            n_val = self._num_val_images(tr)
-            train_rows = self._valid_rows(tr, np.arange(tr.num_rows - n_val), None)
-            eval_info = tr
-            eval_rows = self._valid_rows(tr, np.arange(tr.num_rows - n_val, tr.num_rows), None, 1, None)
-            if len(eval_rows) == 0:
-                raise DataError(f"{self.name}: no validation image (the last {n_val} training rows) has a positive label.")
-        if len(train_rows) == 0:
-            raise DataError(f"{self.name}: no training image has {self.min_positives}..{self.max_positives} "
-                            f"positive labels in '{tr.path}' ({self.standard_labels_key}).")
-        prep = self._fit_prep(tr, train_rows)
-        train = self._finish(RowStore(tr, train_rows), prep)
-        evals = self._finish(RowStore(eval_info, eval_rows), prep)
-        cols = torch.arange(u)
-        return self._split(
-            name, [(len(evals), u)], class_embeddings=torch.as_tensor(self.space.embeddings[s:]), seen_classes=cols,
-            unseen_classes=cols[:0], train=train, train_cols=cols, eval_zsl=evals, eval_zsl_cols=cols[:0],
-            eval_gzsl=evals, eval_gzsl_cols=cols, class_names=list(self.space.unseen_names))
+        return tr, te

@@ -4,7 +4,8 @@ A seeded generator draws ``num_seen`` of NUS-WIDE's 925 seen tags and ``num_unse
 their real GloVe vectors (``synthetic_ml.pick_nuswide_labels``) and writes, under one cache folder::
 
     NUS_WID_Tags/TagList1k.txt, ConceptsList/Concepts81.txt, word_embedding/...   (as synthetic_ml)
-    maps/train.h5   cached-maps format (feature_maps_format), labels N x S (seen columns)
+    maps/train.h5   cached-maps format (feature_maps_format), labels N x S (seen columns), and labels_81
+                    N x U: the same images' unseen labels, read only by data.mode=standard (every label seen)
     maps/test.h5    labels M x (S + U), seen then unseen (GZSL; ZSL = the last U columns)
 
 so the loader reads it exactly as it reads maps cached from real images.
@@ -49,9 +50,10 @@ from zsl_lightning.data.multilabel_format import RESOURCES
 from zsl_lightning.data.synthetic_ml import pick_nuswide_labels, write_nuswide_label_files
 from zsl_lightning.errors import ConfigError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: train.h5 also holds labels_81 (data.mode=standard); the maps and labels are unchanged
 SCALES = (28, 14, 7)
 MAPS_FILES = {"train": "maps/train.h5", "test": "maps/test.h5"}
+STANDARD_LABELS_KEY = "labels_81"  # the name NUS-WIDE's standard-mode labels have (BiAM: <img>-labels_81)
 
 
 def _vocabulary_mean() -> np.ndarray:
@@ -116,17 +118,20 @@ def generate_synthetic_maps(out: str | Path, *, seed: int = 0, num_seen: int = 1
     for split, n in (("train", num_train), ("test", num_test)):
         maps, y, _ = make_maps(rng, directions, n, **kw)
         lab = pm(y[:, :num_seen]) if split == "train" else pm(y)
+        # training images' labels over the unseen labels, fully annotated like the test file's unseen columns
+        extra = {STANDARD_LABELS_KEY: pm(y[:, num_seen:])} if split == "train" else {}
         if split == "test":
             unknown = rng.random(lab.shape) < unknown_fraction
             unknown[:, num_seen:] = False
             lab[unknown] = 0
         attrs = {"generator": "synthetic_maps", "generator_version": GENERATOR_VERSION, "seed": seed}
         with FeatureMapsWriter(out / MAPS_FILES[split], {s: channels for s in SCALES}, lab.shape[1],
-                               backbone="synthetic", input_size=224, chunk_rows=chunk_rows, attrs=attrs) as w:
+                               backbone="synthetic", input_size=224, chunk_rows=chunk_rows, attrs=attrs,
+                               extra_labels={k: v.shape[1] for k, v in extra.items()}) as w:
             for lo in range(0, n, chunk_rows):
                 hi = min(n, lo + chunk_rows)
                 w.append({s: m[lo:hi] for s, m in maps.items()}, lab[lo:hi],
-                         [f"{split}_{i:06d}" for i in range(lo, hi)])
+                         [f"{split}_{i:06d}" for i in range(lo, hi)], {k: v[lo:hi] for k, v in extra.items()})
     return out
 
 
