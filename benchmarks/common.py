@@ -132,22 +132,20 @@ def efficiency(step: Callable[[], object], seconds_per_step: float, device: torc
                min_seconds: float = 0.05, max_m: int = 8192) -> Efficiency:
     """How close one training step runs to the device's dense-matmul peak.
 
-    Runs ``step`` once more under :class:`torch.utils.flop_counter.FlopCounterMode` (its FLOPs: every matrix
-    product and convolution, forward and backward) while recording the step's GEMM shapes; times each distinct
-    shape as a bare product on ``device`` (in the current matmul precision settings: TF32 and autocast apply as
-    they do to the step) and takes as the peak the flop-weighted rate of that mix, ``Σ FLOPs / Σ seconds``: the
-    rate a step made of nothing but its own matrix products would reach. ``seconds_per_step`` is the step's
-    measured time (the caller's timing loop)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
+    Runs ``step`` once more while recording every matrix product and convolution it dispatches, forward and
+    backward (gradient-penalty double backward included), as GEMM shapes; its FLOPs are ``Σ 2·b·m·k·n``, the
+    count of :class:`torch.utils.flop_counter.FlopCounterMode` (which cannot run here: its module hooks break
+    ``autograd.grad``, which the gradient penalty calls). Then times each distinct shape as a bare product on
+    ``device`` (in the current matmul settings: TF32 and autocast dtypes apply as they do to the step) and takes
+    as the peak the rate of that mix, ``Σ FLOPs / Σ seconds``: the rate a step made of nothing but its own
+    matrix products would reach. ``seconds_per_step`` is the step's measured time (the caller's timing loop)."""
     device = torch.device(device)
     rec = _GemmShapes()
-    with FlopCounterMode(display=False) as counter, rec:
+    with rec:
         step()
     sync(device)
     flops, secs = 0.0, 0.0
     for shape, count in rec.shapes.items():
         f = 2.0 * shape[0] * shape[1] * shape[2] * shape[3] * count
         flops, secs = flops + f, secs + f / _gemm_rate(shape, device, min_seconds, max_m)
-    return Efficiency(float(counter.get_total_flops()), float(seconds_per_step),
-                      flops / secs if secs else float("nan"), len(rec.shapes))
+    return Efficiency(flops, float(seconds_per_step), flops / secs if secs else float("nan"), len(rec.shapes))

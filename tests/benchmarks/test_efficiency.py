@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
@@ -51,3 +52,32 @@ def test_input_gradient_adds_one_gemm_per_layer():
     eff = efficiency(step, 1.0, "cpu", min_seconds=0.005)
     # layer 1: forward + dW; layer 2: forward + dW + dX (its input carries layer 1's graph)
     assert eff.flops == 2 * m * k * h * 2 + 2 * m * h * n * 3
+    with FlopCounterMode(display=False) as counter:
+        step()
+    assert eff.flops == counter.get_total_flops()  # the same count as torch's own flop counter
+
+
+def test_convolutions_count_as_their_im2col_gemm():
+    conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+    x = torch.randn(2, 3, 10, 10)
+
+    def step():
+        conv(x).sum().backward()
+
+    eff = efficiency(step, 1.0, "cpu", min_seconds=0.005)
+    with FlopCounterMode(display=False) as counter:
+        step()
+    assert eff.flops == counter.get_total_flops() == 2 * (2 * 10 * 10) * (3 * 9) * 8 * 2  # forward + dW
+
+
+def test_gradient_penalty_double_backward_is_counted():
+    from zsl_lightning.losses import gradient_penalty
+
+    d = torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.LeakyReLU(0.2), torch.nn.Linear(8, 1))
+    x = torch.randn(4, 16)
+
+    def step():
+        gradient_penalty(lambda v: d(v), x, x.flip(0)).backward()
+
+    eff = efficiency(step, 1.0, "cpu", min_seconds=0.005)
+    assert eff.flops > 2 * 4 * 16 * 8 * 3  # more than one forward + backward of the first layer
