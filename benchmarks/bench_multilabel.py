@@ -124,7 +124,8 @@ def main() -> None:
         g = CLF(300, 300, a.dim)
         print(f"CLF parameters: {sum(p.numel() for p in g.parameters()) / 1e6:.1f} M")
         emb = split.class_embeddings[split.train_cols]
-        x, y = next(iter(MultiLabelBatchLoader(split, plan, 0, lambda: 0, 0, torch.device("cpu")))).values()
+        first = next(iter(MultiLabelBatchLoader(split, plan, 0, lambda: 0, 0, torch.device("cpu"))))
+        x, y = first["x"], first["target"]
         opt = torch.optim.Adam(g.parameters(), 1e-4)
         def clf_step(i=0):
             out = g(torch.randn(64, 300), (y[i] > 0).float(), emb)
