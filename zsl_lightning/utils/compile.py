@@ -43,6 +43,11 @@ def compile_networks(module: nn.Module, mode: str | None = "default") -> list[st
     """Compile every network of ``module`` in place (``mode=None``: nothing); returns their names."""
     if mode is None:
         return []
+    import torch._dynamo
+
+    # compiled code is cached per code object: G and D are often both MLPs (one MLP.forward), each called with
+    # and without gradients, and in evaluation with other batch sizes; past the limit torch silently runs eager
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     names = []
     for name, net in networks(module):
         # CUDA graphs replay one shape each: no dynamic shapes there; elsewhere torch decides (evaluation
