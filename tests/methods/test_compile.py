@@ -59,6 +59,7 @@ def test_trainer_options_are_typed_and_not_passed_to_lightning(tmp_path):
 
 def _step(m, batch, seed: int) -> tuple[dict, dict]:
     """Losses and parameters after one training step from ``seed``."""
+    m.on_train_batch_start(batch, 0)
     losses = {}
     m.log_losses = lambda d, **kw: losses.update({k: torch.as_tensor(v).detach().clone() for k, v in d.items()})
     torch.manual_seed(seed)
@@ -77,6 +78,7 @@ def _compare(device: str, mode: str | None, tmp_path, cache_dir, rtol: float, at
     eager_losses, eager_params = _step(m, batch, 0)
     torch._dynamo.reset()
     assert compile_networks(m, mode)
+    m._compile_mode = mode  # what setup() records (the Trainer's fit is not run again here)
     for seed in (0, 0):  # the second call replays what the first compiled (and, with CUDA graphs, recorded)
         m.load_state_dict(state)
         for o, s in zip(m.trainer.optimizers, opt_state, strict=True):

@@ -237,7 +237,17 @@ class ZSLMethod(pl.LightningModule):
         self.build_for_split(split)
         if self.context.compile or self.context.cuda_graphs:
             device = self.trainer.strategy.root_device if self._trainer is not None else self.device
-            compile_networks(self, compile_mode(self.context.compile, self.context.cuda_graphs, device.type))
+            self._compile_mode = compile_mode(self.context.compile, self.context.cuda_graphs, device.type)
+            compile_networks(self, self._compile_mode)
+
+    def on_train_batch_start(self, batch, batch_idx) -> None:
+        self._new_graph_iteration()
+
+    def _new_graph_iteration(self) -> None:
+        """With CUDA graphs (``trainer.cuda_graphs``): a new iteration begins (a training step, an evaluation), so
+        the memory of the graphs' outputs of the last one, all consumed, may be reused."""
+        if getattr(self, "_compile_mode", None) == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()
 
     def build_for_split(self, split) -> None:
         """Hook: create networks that depend on the split trained on (e.g. Gao et al.'s categorizer with
@@ -286,6 +296,7 @@ class ZSLMethod(pl.LightningModule):
 
     # ------------------------------------------------------------------ evaluation
     def run_evaluation(self, epoch: int) -> dict[str, float]:
+        self._new_graph_iteration()
         was_training = self.training
         self.eval()
         try:
