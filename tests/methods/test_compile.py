@@ -101,3 +101,19 @@ def test_compiled_step_matches_eager_on_cpu(tmp_path, cache_dir):
 def test_cuda_graph_step_matches_eager(tmp_path, cache_dir):
     torch.backends.cuda.matmul.allow_tf32 = False
     _compare("cuda", "reduce-overhead", tmp_path, cache_dir, rtol=1e-3, atol=1e-4)
+
+
+def test_compiled_and_eager_runs_share_a_fingerprint(tmp_path):
+    """A run started with trainer.compile=true resumes eagerly (and vice versa): the same computation."""
+    from omegaconf import open_dict
+
+    from zsl_lightning.utils.rundir import config_fingerprint
+
+    prints = []
+    for extra in ([], ["trainer.compile=true", "trainer.cuda_graphs=true"], ["trainer.precision=bf16-mixed"]):
+        cfg = compose_cfg(extra, tmp_path)
+        with open_dict(cfg):
+            cfg.data_info = {"feature_dim": 8, "embedding_dim": 4, "attribute_dim": 4, "num_classes": 3,
+                             "num_seen": 2, "num_unseen": 1, "name": "x", "label_mode": "single"}
+        prints.append(config_fingerprint(cfg))
+    assert prints[0] == prints[1] != prints[2]
