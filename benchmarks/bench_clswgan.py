@@ -179,7 +179,7 @@ def time_step(step, iters, device, warmup=1):
     return (time.perf_counter() - t) / iters
 
 
-def time_host_batches(m, split, iters, device):
+def time_host_batches(m, split, iters, device, precision="fp32"):
     """Released-script style: host tensors, a fresh randperm per batch, copy_ into device buffers."""
     from zsl_lightning.losses import gradient_penalty
 
@@ -190,6 +190,10 @@ def time_host_batches(m, split, iters, device):
     opt_g = torch.optim.Adam(m.generator.parameters(), 1e-4, betas=(0.5, 0.999))
 
     def one():
+        with precision_context(precision, device):
+            host_iteration()
+
+    def host_iteration():
         for _ in range(5):
             idx = torch.randperm(len(x_host))[:64]
             buf_x.copy_(x_host[idx])
@@ -279,7 +283,7 @@ def bench(method, name, a, device) -> dict:
         steps = len(plan)
         print(f"    ours          {per_step * steps:8.1f} s/epoch  {rows / per_step:9.0f} samples/s")
         if not a.no_host:
-            host = time_host_batches(m, split, a.iters, device)
+            host = time_host_batches(m, split, a.iters, device, a.precision)
             print(f"    host-batches  {host * steps:8.1f} s/epoch  {rows / host:9.0f} samples/s"
                   f"   (released-code way / ours = {host / per_step:.2f})")
             rec["host_batches_ratio"] = host / per_step
