@@ -98,8 +98,8 @@ def test_compiled_step_matches_eager_on_cpu(tmp_path, cache_dir):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
-def test_cuda_graph_step_matches_eager(tmp_path, cache_dir):
-    torch.backends.cuda.matmul.allow_tf32 = False
+def test_cuda_graph_step_matches_eager(tmp_path, cache_dir, monkeypatch):
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     _compare("cuda", "reduce-overhead", tmp_path, cache_dir, rtol=1e-3, atol=1e-4)
 
 
