@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """GBE-MLZSL: training speed and the memory of streaming a NUS-WIDE-sized cached-maps file.
 
-1. ``--train`` (default on): images/s of GBE training steps (forward + Eq. 17 loss + backward + Adam step)
+1. ``--train`` (default on): images/s (and %-of-peak: FLOPs, achieved FLOP/s, share of the dense-matmul peak at
+   the step's GEMM shapes, ``common.efficiency``) of GBE training steps (forward + Eq. 17 loss + backward + Adam step)
    at the paper's sizes (512 channels, n = 25 groups, d_w = 300, batch 96), on random multi-scale maps
    {28, 14, 7} ("maps", the cached-maps path) and on random 224 x 224 images through VGG19
    (``nn.backbone.VGG19MultiScale``, random weights; ``--trainable-backbone`` fine-tunes it, the paper's
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_multilabel import peak_rss_gb  # noqa: E402
-from common import sync  # noqa: E402
+from common import efficiency, sync  # noqa: E402
 
 SCALES = (28, 14, 7)
 
@@ -82,6 +83,7 @@ def time_training(kind: str, a, device: torch.device) -> None:
     n_par = sum(p.numel() for p in params) / 1e6
     print(f"GBE step on {what}, batch {b}, {device}: {dt:.2f} s/step = {b / dt:.1f} images/s "
           f"({a.iters} steps after 1 warm-up; {n_par:.1f} M trained parameters); peak RSS {peak_rss_gb():.2f} GiB")
+    print(f"GBE step on {what}: {efficiency(step, dt, device).line('%-of-peak')}")
 
 
 def current_rss_gb() -> float:

@@ -13,7 +13,9 @@ Data are random tensors with the shapes of a run (synthetic data is fine for tim
   search, 7,057 trainval rows for the retrain epoch; Sec. 4's cells (G [128, 256, 512, 1024], D [1024, 512,
   256, 128]), FIX = f-CLSWGAN's 4,096-wide MLPs.
 
-For each size it times ``--iters`` steps (after one warm-up step) and extrapolates to an epoch:
+For each size it times ``--iters`` steps (after one warm-up step), extrapolates to an epoch, and states the
+step's efficiency (FLOPs, achieved FLOP/s, share of the dense-matmul peak measured at its GEMM shapes in the
+same run; ``common.efficiency``):
 
 * ``search``: one step of Algorithm 1 (``ZeroNASSearch.training_step``: n_critic x {α_D/β_D, θ_D} +
   α_G/β_G + θ_G, 12 Adam updates of the supernets); an epoch is ``zeronas.steps_per_epoch``'s default,
@@ -36,7 +38,7 @@ import time
 from functools import partial
 
 import torch
-from common import random_split, size_parser, sync  # benchmarks/common.py (run as a script from benchmarks/)
+from common import efficiency, random_split, size_parser, sync  # benchmarks/common.py (run from benchmarks/)
 
 # name: (search rows, retrain rows, feature dim, attribute dim, seen classes, unseen, widths G, widths D, FIX hidden)
 SIZES = {
@@ -65,18 +67,24 @@ def model(cls, generator, discriminator, split, d, a, s, u, device, **kw):
     return m
 
 
-def seconds_per_step(m, split, iters, device) -> float:
+def seconds_per_step(m, split, iters, device):
+    """Seconds per training step and its efficiency (``common.efficiency``: FLOPs, share of the matmul peak)."""
     from zsl_lightning.data.samplers import RandomBatches
 
     plan = RandomBatches(BATCH, N_CRITIC).sample(split.train_y.cpu(), torch.Generator().manual_seed(0)).to(device)
-    m.training_step({"x": split.train_x[plan[0]], "target": split.train_y[plan[0]]}, 0)  # warm-up
+
+    def step(i=0):
+        idx = plan[i % len(plan)]
+        m.training_step({"x": split.train_x[idx], "target": split.train_y[idx]}, i)
+
+    step(0)  # warm-up
     sync(device)
     t = time.perf_counter()
     for i in range(iters):
-        idx = plan[(i + 1) % len(plan)]
-        m.training_step({"x": split.train_x[idx], "target": split.train_y[idx]}, i)
+        step(i + 1)
     sync(device)
-    return (time.perf_counter() - t) / iters
+    per_step = (time.perf_counter() - t) / iters
+    return per_step, efficiency(step, per_step, device)
 
 
 def bench(name, iters, device) -> dict:
@@ -94,7 +102,7 @@ def bench(name, iters, device) -> dict:
     m = model(search_class(CLSWGAN), gs, ds, split, d, a, s, u, device, optimizer_arch=adam(3e-4))
     n_weight = n_search - round(0.5 * n_search)
     steps = math.ceil(n_weight / (BATCH * N_CRITIC))
-    out["search"] = (seconds_per_step(m, split, iters, device), steps)
+    out["search"] = (*seconds_per_step(m, split, iters, device), steps)
     geno_g, geno_d = derive_network(gs), derive_network(ds)
     del m
 
@@ -102,10 +110,10 @@ def bench(name, iters, device) -> dict:
     iters_per_epoch = math.ceil(n_retrain / BATCH)
     m = model(CLSWGAN, SearchedNetwork(geno_g, out_activation="relu"), SearchedNetwork(geno_d), split, d, a, s, u,
               device)
-    out["retrain"] = (seconds_per_step(m, split, iters, device), iters_per_epoch)
+    out["retrain"] = (*seconds_per_step(m, split, iters, device), iters_per_epoch)
     m = model(CLSWGAN, MLP([a, a], [hidden], d, out_activation="relu"), MLP([d, a], [hidden], 1), split, d, a, s,
               u, device)
-    out["fix"] = (seconds_per_step(m, split, iters, device), iters_per_epoch)
+    out["fix"] = (*seconds_per_step(m, split, iters, device), iters_per_epoch)
     return out
 
 
@@ -116,10 +124,11 @@ def main():
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} load(1 min)={load:.1f}")
     for name in args.sizes:
-        for phase, (per_step, steps) in bench(name, args.iters, device).items():
+        for phase, (per_step, eff, steps) in bench(name, args.iters, device).items():
             rows = BATCH * N_CRITIC * (2 if phase == "search" else 1)  # real rows read per step
             print(f"[{name}] {phase:8s} {per_step:8.3f} s/step x {steps:4d} steps = {per_step * steps:8.1f} s/epoch"
                   f"  {rows / per_step:9.0f} rows/s")
+            print(f"[{name}] {phase:8s} {eff.line('%-of-peak')}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 A script, not a test. Random tensors with a real benchmark's shapes (Table 1 of the paper: features
 2,048-d, attributes / sentence embeddings, classes, training images, the preset's N-way K-shot
 episode and syn_num from ``conf/preset/vs_boost_<data>.yaml``) are bound to the method exactly as in a run (the split lives on the device; batches are
-gathered by index), so the numbers measure the method, not file reading.
+gathered by index), so the numbers measure the method, not file reading. The training step is also stated as efficiency (FLOPs,
+achieved FLOP/s, share of the dense-matmul peak at its GEMM shapes in the same run: ``common.efficiency``).
 
     python benchmarks/vs_boost_speed.py --data cub            # paper-size networks, GPU if present
     python benchmarks/vs_boost_speed.py --data awa2 --steps 3 --width 1024   # quicker on a CPU
@@ -12,12 +13,16 @@ gathered by index), so the numbers measure the method, not file reading.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from common import efficiency, sync  # benchmarks/common.py (the script's folder is on sys.path)
 from omegaconf import open_dict
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this checkout's package
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -65,11 +70,6 @@ def make_datamodule(data: str, feature_dim: int, seed: int = 0):
     return RandomData(name=data, seed=seed)
 
 
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", choices=sorted(SHAPES), default="cub")
@@ -82,6 +82,7 @@ def main() -> None:
 
     from hydra import compose, initialize_config_dir
 
+    from zsl_lightning.context import PhaseContext
     from zsl_lightning.data.samplers import EpisodicBatches
     from zsl_lightning.pipeline import build_method
 
@@ -99,7 +100,7 @@ def main() -> None:
     with open_dict(cfg):
         cfg.data_info = dm.info
     n_way, k_shot = cfg.method.sampler.n_way, cfg.method.sampler.k_shot
-    m = build_method(cfg)
+    m = build_method(cfg, PhaseContext(split=dm.split("test"), on_device=dm.device_split))
     dm.use("test", m.batch_plan)
     trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          limit_train_batches=0, accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
@@ -124,7 +125,7 @@ def main() -> None:
     # 2. training steps (n_critic critic updates + one joint G/E/R/F update each)
     def batch(i):
         b = idx[i % len(idx)]
-        return {"x": split.train_x[b], "y": split.train_y[b], "idx": b}
+        return {"x": split.train_x[b], "target": split.train_y[b], "idx": b}
 
     for i in range(3):
         m.training_step(batch(i), i)
@@ -136,6 +137,8 @@ def main() -> None:
     per_step = (time.perf_counter() - t) / args.steps
     print(f"  training step: {1e3 * per_step:.1f} ms ({1 / per_step:.1f} generator iterations/s; "
           f"one epoch = {len(idx)} steps = {len(idx) * per_step:.1f} s)")
+    eff = efficiency(lambda: m.training_step(batch(0), 0), per_step, device)
+    print(f"  training step {eff.line('%-of-peak')}")
 
     # 3. one evaluation: synthesis, E on every feature, two softmax classifiers, ZSL + GZSL metrics
     sync(device)

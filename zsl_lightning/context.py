@@ -32,6 +32,8 @@ class PhaseContext:
         select_on_test: the final classifier may keep its best epoch on the evaluated data — only for
             ``eval.select=test_best``, the papers' protocol, labelled as such everywhere.
         train_prefix: metric prefix of training losses (``train`` or ``dev/train``).
+        compile: run the networks through ``torch.compile`` (``trainer.compile``; :mod:`zsl_lightning.utils.compile`).
+        cuda_graphs: capture them in CUDA graphs on CUDA (``trainer.cuda_graphs``; ignored on a CPU).
     """
 
     phase: str = "test"
@@ -42,6 +44,8 @@ class PhaseContext:
     selected_epochs: dict[str, int] = field(default_factory=dict)
     select_on_test: bool = False
     train_prefix: str = "train"
+    compile: bool = False
+    cuda_graphs: bool = False
 
     def split_on(self, device: torch.device | str):
         """The split on ``device``."""

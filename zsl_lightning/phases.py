@@ -103,7 +103,9 @@ def fit_phase(state: RunState, phase: str, split: str, phase_dir: Path, max_epoc
                            tasks=tuple(getattr(dm, "tasks", ("zsl", "gzsl"))),
                            eval_epochs=None if eval_epochs is None else frozenset(eval_epochs),
                            selected_epochs=dict(selected_epochs or {}), select_on_test=select_on_test,
-                           train_prefix="train" if phase == "test" else f"{phase}/train")
+                           train_prefix="train" if phase == "test" else f"{phase}/train",
+                           compile=bool(cfg.trainer.get("compile", False)),
+                           cuda_graphs=bool(cfg.trainer.get("cuda_graphs", False)))
     module = build_method(cfg, context)
     dm.use(split, getattr(module, "batch_plan", None) or RandomBatches(64))
 
@@ -127,7 +129,7 @@ def fit_phase(state: RunState, phase: str, split: str, phase_dir: Path, max_epoc
         ckpt_path = str(ckpt.last_path)
         print(f"[zsl-lightning] resuming the {phase} phase from {ckpt_path}", file=sys.stderr)
     # a resumed phase appends to its metric CSV (the rows of the epochs before resume_epoch stay)
-    trainer = instantiate(cfg.trainer, max_epochs=int(max_epochs), callbacks=callbacks,
+    trainer = instantiate(trainer_node(cfg), max_epochs=int(max_epochs), callbacks=callbacks,
                           logger=state.loggers.for_phase(phase, keep_before_epoch=resume_epoch) or False,
                           plugins=[AtomicCheckpointIO()], enable_checkpointing=True,
                           default_root_dir=str(phase_dir), _convert_="partial")
@@ -146,6 +148,18 @@ def fit_phase(state: RunState, phase: str, split: str, phase_dir: Path, max_epoc
     if warnings:
         state.results.setdefault("warnings", []).extend(f"{phase} phase: {w}" for w in warnings)
     return module
+
+
+#: keys of ``trainer:`` that the pipeline reads itself (they are not ``pytorch_lightning.Trainer`` arguments)
+PIPELINE_TRAINER_OPTIONS = ("compile", "cuda_graphs")
+
+
+def trainer_node(cfg: DictConfig) -> DictConfig:
+    """``cfg.trainer`` without :data:`PIPELINE_TRAINER_OPTIONS` (what ``pl.Trainer`` is instantiated from)."""
+    node = OmegaConf.to_container(cfg.trainer, resolve=True)
+    for key in PIPELINE_TRAINER_OPTIONS:
+        node.pop(key, None)
+    return OmegaConf.create(node)
 
 
 def diverged(err: DivergenceError, phase: str, last_ckpt: Path) -> DivergenceError:

@@ -284,6 +284,7 @@ def test_vae_losses_are_fp32_under_cpu_bf16_autocast(monkeypatch):
     _vae_terms_under_autocast("cpu", torch.bfloat16, monkeypatch)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (autocast refuses F.binary_cross_entropy there)")
 def test_vae_losses_run_under_cuda_fp16_autocast(monkeypatch):
     _vae_terms_under_autocast("cuda", torch.float16, monkeypatch)

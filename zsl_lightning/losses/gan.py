@@ -18,11 +18,13 @@ def gradient_penalty(critic: Callable[..., torch.Tensor], real: torch.Tensor, fa
     (λ is applied by the caller).
 
     ``fake`` should be detached; the graph of the penalty is kept (``create_graph``) so that its
-    gradient reaches the critic's weights.
+    gradient reaches the critic's weights. The critic runs eagerly here even when it is compiled
+    (``trainer.compile``): torch.compile's autograd does not support the double backward this needs.
     """
     alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    out = critic(x_hat, *cond)
+    with torch.compiler.set_stance("force_eager"):
+        out = critic(x_hat, *cond)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
 

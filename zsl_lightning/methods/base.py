@@ -28,6 +28,7 @@ from zsl_lightning.context import PhaseContext
 from zsl_lightning.data.base import epoch_seed
 from zsl_lightning.errors import ConfigError
 from zsl_lightning.methods.divergence import DivergenceGuard
+from zsl_lightning.utils.compile import compile_mode, compile_networks, strip_compiled_prefix
 
 
 @dataclass
@@ -138,6 +139,8 @@ class ZSLMethod(pl.LightningModule):
         self.context = context if context is not None else PhaseContext()
         self._optimizer_partials: dict[str, Callable] = {}
         self._scheduler_partials: dict[str, Callable] = {}
+        # a checkpoint of torch.compile-wrapped networks (keys "..._orig_mod...") loads into eager ones
+        self.register_load_state_dict_pre_hook(_strip_compiled_keys)
 
     # ------------------------------------------------------------------ optimizers
     def register_optimizer(self, role: str, partial: Callable | None, params, scheduler: Callable | None = None) -> None:
@@ -234,6 +237,19 @@ class ZSLMethod(pl.LightningModule):
                 f"'{split.label_mode}'-label."
             )
         self.build_for_split(split)
+        if self.context.compile or self.context.cuda_graphs:
+            device = self.trainer.strategy.root_device if self._trainer is not None else self.device
+            self._compile_mode = compile_mode(self.context.compile, self.context.cuda_graphs, device.type)
+            compile_networks(self, self._compile_mode)
+
+    def on_train_batch_start(self, batch, batch_idx) -> None:
+        self._new_graph_iteration()
+
+    def _new_graph_iteration(self) -> None:
+        """With CUDA graphs (``trainer.cuda_graphs``): a new iteration begins (a training step, an evaluation), so
+        the memory of the graphs' outputs of the last one, all consumed, may be reused."""
+        if getattr(self, "_compile_mode", None) == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()
 
     def build_for_split(self, split) -> None:
         """Hook: create networks that depend on the split trained on (e.g. Gao et al.'s categorizer with
@@ -283,6 +299,7 @@ class ZSLMethod(pl.LightningModule):
     # ------------------------------------------------------------------ evaluation
     def run_evaluation(self, epoch: int) -> dict[str, float]:
         """The metrics of the model after ``epoch``; its per-class numbers go to ``eval_details[epoch]``."""
+        self._new_graph_iteration()
         was_training = self.training
         self.eval()
         details: dict = {}
@@ -328,6 +345,10 @@ class ZSLMethod(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.history = list(checkpoint.get("zsl_history", []))
         self.eval_details = dict(checkpoint.get("zsl_eval_details", {}))
+
+
+def _strip_compiled_keys(module, state_dict, *args) -> None:
+    strip_compiled_prefix(state_dict)
 
 
 def _grad_norm(opts) -> torch.Tensor:

@@ -43,7 +43,9 @@ def write_resolved_config(out: Path, cfg: DictConfig) -> None:
 #: what only ends a run early (eval.dev_only). Everything else is part of the fingerprint.
 FINGERPRINT_EXCLUDE = ("hydra", "paths", "resume", "ckpt_path", "print_config", "logger", "callbacks", "tags",
                        "task_name", "optimized_metric", "data_info", "data.root", "data.cache_dir", "eval.dev_only",
-                       "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.log_every_n_steps")
+                       "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.log_every_n_steps",
+                       # the same computation, compiled or eager: a compiled run resumes eagerly and vice versa
+                       "trainer.compile", "trainer.cuda_graphs")
 
 
 def fingerprinted_config(cfg: DictConfig) -> dict:

@@ -1,6 +1,7 @@
 """Type checks of the composed config before anything is loaded: every literal value of the ``method`` and ``data``
 nodes against the constructor annotations of the class their ``_target_`` names (and of its bases, which take
-the rest as ``**kwargs``), ``eval`` against :class:`~zsl_lightning.methods.base.EvalSettings`, and the seed.
+the rest as ``**kwargs``), ``eval`` against :class:`~zsl_lightning.methods.base.EvalSettings`, the pipeline's own
+``trainer`` options (``compile``, ``cuda_graphs``: bool) and the seed.
 
 Only plain annotations are checked (``int``, ``float``, ``str``, ``bool`` and their ``| None``); anything else
 (callables, nested nodes, lists) and interpolations (``${data_info.*}`` is not known yet) are left to the
@@ -105,6 +106,16 @@ def check_eval(cfg: DictConfig) -> None:
             check_node(node.classifier, hints(ClassifierSettings), "eval.classifier")
 
 
+#: the ``trainer:`` keys the pipeline reads itself (:data:`zsl_lightning.phases.PIPELINE_TRAINER_OPTIONS`)
+TRAINER_OPTIONS = {"compile": bool, "cuda_graphs": bool}
+
+
+def check_trainer(cfg: DictConfig) -> None:
+    node = cfg.get("trainer")
+    if isinstance(node, DictConfig):
+        check_node(node, TRAINER_OPTIONS, "trainer")
+
+
 def check_seed(cfg: DictConfig) -> None:
     seed = cfg.get("seed")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
@@ -117,3 +128,4 @@ def check_config_types(cfg: DictConfig) -> None:
     check_target_node(cfg, "method")
     check_target_node(cfg, "data")
     check_eval(cfg)
+    check_trainer(cfg)
