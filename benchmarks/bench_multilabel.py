@@ -10,10 +10,17 @@ set, 161,789 x 4,096 = 2.65 GB) plus label files in the released layout (925 / 8
 4. optionally (``--eval``) runs the evaluation at NUS-WIDE's test size (``--test-rows`` 107,859 by default
    then): a random linear scorer (4,096 → 81 / 1,006) over the streamed ZSL and GZSL test files, chunk by
    chunk, then mAP and P / R / F1 @ 3, 5 — what every evaluation of a method costs beyond its classifier,
-and prints rows/s and the process's peak resident memory. A benchmark, not a test.
+and prints rows/s and the peak resident memory of each phase (Linux: the process's high-water mark is reset
+at the start of a phase) and of the whole process. A benchmark, not a test.
+
+``--ddp W`` instead runs a data-parallel streamed epoch on W CPU processes (torch.distributed, gloo): it writes
+a ``--rows`` x ``--dim`` file (default 1,048,576 x 64), every rank streams its own shard of chunks
+(``MultiLabelBatchLoader(world_size=W)``) into a DDP-wrapped linear layer, and it prints each rank's rows/s
+and whether every row was seen exactly ``batches_per_step`` times (once per pass) across the ranks.
 
   python benchmarks/bench_multilabel.py [--rows 161789] [--dim 4096] [--workdir /tmp/bench_ml] [--clf]
   python benchmarks/bench_multilabel.py --rows 16384 --no-epoch --eval      # the evaluation case alone
+  python benchmarks/bench_multilabel.py --ddp 2                             # 2-process streamed DDP epoch
 """
 
 from __future__ import annotations
@@ -34,6 +41,37 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+
+
+def _status_gb(field: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 2**20  # kB
+    except OSError:
+        pass
+    return None
+
+
+def start_phase() -> float:
+    """Reset the process's peak RSS (Linux: writing 5 to /proc/self/clear_refs resets VmHWM to the current
+    RSS) and return the current RSS in GiB, so :func:`phase_peak_gb` is the peak of the phase that follows."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    return _status_gb("VmRSS") or 0.0
+
+
+def phase_peak_gb() -> float:
+    """Peak RSS since :func:`start_phase` (GiB); the process's lifetime peak where VmHWM cannot be reset."""
+    hwm = _status_gb("VmHWM")
+    return hwm if hwm is not None else peak_rss_gb()
+
+
+def report_phase(name: str, start_gb: float) -> None:
+    peak = phase_peak_gb()
+    print(f"  {name}: peak RSS {peak:.2f} GiB (RSS at its start {start_gb:.2f} GiB, growth {peak - start_gb:.2f} GiB)")
 
 
 def write_files(root: Path, rows: int, dim: int, test_rows: int) -> None:
@@ -77,6 +115,21 @@ def evaluate(split, dim: int) -> None:
               f"peak RSS {peak_rss_gb():.2f} GiB")
 
 
+def streamed_epoch(split, plan, dim: int) -> None:
+    """One streamed training epoch (batches only, no model): rows/s and the phase's peak RSS beside the
+    shuffle buffer's own size (features, int8 labels, int64 positions)."""
+    from zsl_lightning.data.loaders import MultiLabelBatchLoader
+
+    buffer_gb = (split.buffer_rows + split.chunk_rows) * (dim * 4 + len(split.train_cols) + 8) / 2**30
+    t, n, at = time.perf_counter(), 0, start_phase()
+    for batch in MultiLabelBatchLoader(split, plan, 0, lambda: 0, 0, torch.device("cpu")):
+        n += batch["x"].shape[0] * batch["x"].shape[1]
+    dt = time.perf_counter() - t
+    print(f"one streamed epoch: {n:,} rows in {dt:.1f} s = {n / dt:,.0f} rows/s; buffer {split.buffer_rows:,} + "
+          f"{split.chunk_rows:,} rows = {buffer_gb:.2f} GiB")
+    report_phase("streamed epoch", at)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=161_789)
@@ -103,22 +156,21 @@ def main() -> None:
               f"{time.perf_counter() - t:.0f} s")
     base = peak_rss_gb()
     dm = MultiLabelDataModule(root=str(root), in_memory=False)
-    t = time.perf_counter()
+    t, at = time.perf_counter(), start_phase()
     split = dm.split("test")  # label filter + streamed MinMax fit
     print(f"split (filter + MinMax fit, streamed): {time.perf_counter() - t:.1f} s, {len(split.train):,} rows")
+    report_phase("split", at)
     plan = RandomBatches(batch_size=64, batches_per_step=5)
     if not a.no_epoch:
-        t, n = time.perf_counter(), 0
-        for batch in MultiLabelBatchLoader(split, plan, 0, lambda: 0, 0, torch.device("cpu")):
-            n += batch["x"].shape[0] * batch["x"].shape[1]
-        dt = time.perf_counter() - t
-        print(f"one streamed epoch: {n:,} rows in {dt:.1f} s = {n / dt:,.0f} rows/s")
-    print(f"peak RSS {peak_rss_gb():.2f} GiB (before loading: {base:.2f} GiB); file {a.rows * a.dim * 4 / 2**30:.2f} GiB")
+        streamed_epoch(split, plan, a.dim)
+    print(f"process peak RSS {peak_rss_gb():.2f} GiB (before loading: {base:.2f} GiB); file "
+          f"{a.rows * a.dim * 4 / 2**30:.2f} GiB")
     if a.eval:
         evaluate(split, a.dim)
     if a.clf:
         from zsl_lightning.nn.fusion import CLF
 
+        at = start_phase()
         g = CLF(300, 300, a.dim)
         print(f"CLF parameters: {sum(p.numel() for p in g.parameters()) / 1e6:.1f} M")
         emb = split.class_embeddings[split.train_cols]
@@ -129,7 +181,9 @@ def main() -> None:
             out = g(torch.randn(64, 300), (y[i] > 0).float(), emb)
             loss = torch.nn.functional.binary_cross_entropy(out, x[i].clamp(0, 1))
             opt.zero_grad(), loss.backward(), opt.step()
-        print(f"CLF generator step (batch 64, CPU): {(time.perf_counter() - t) / 3:.2f} s; peak RSS {peak_rss_gb():.2f} GiB")
+        print(f"CLF generator step (batch 64, CPU): {(time.perf_counter() - t) / 3:.2f} s; process peak RSS "
+              f"{peak_rss_gb():.2f} GiB")
+        report_phase("CLF steps (model, Adam state, one streamed batch)", at)
     if not a.keep:
         shutil.rmtree(a.workdir, ignore_errors=True)
 
