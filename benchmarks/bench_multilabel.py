@@ -130,6 +130,100 @@ def streamed_epoch(split, plan, dim: int) -> None:
     report_phase("streamed epoch", at)
 
 
+def write_ddp_file(root: Path, rows: int, dim: int, labels: int = 64) -> None:
+    """The ``label_space: h5`` layout (int8 labels, Open Images' format) with ``rows`` training rows."""
+    from zsl_lightning.data.multilabel_format import write_h5_benchmark
+
+    rng = np.random.default_rng(0)
+    x = rng.random((rows, dim), dtype=np.float32)
+    y = np.where(rng.random((rows, labels), dtype=np.float32) < 3 / labels, 1, -1).astype(np.int8)
+    y[:, 0] = 1
+    te = rng.random((256, dim), dtype=np.float32)
+    yt = np.where(rng.random((256, labels + 16)) < 0.1, 1, -1).astype(np.int8)
+    write_h5_benchmark(root, [f"s{i}" for i in range(labels)], [f"u{i}" for i in range(16)],
+                       rng.random((labels, 300)), rng.random((16, 300)),
+                       {"train": (x, y), "zsl_test": (te, yt[:, labels:]), "gzsl_test": (te, yt)})
+
+
+def _ddp_worker(root: str, out: str, batch: int, k: int) -> None:
+    """One rank (``RANK`` / ``WORLD_SIZE`` / ``MASTER_*`` from the environment): its shard of the streamed file
+    into a DDP-wrapped linear layer (BCE), one epoch."""
+    import json
+    import os
+
+    import torch.distributed as dist
+
+    from zsl_lightning.data.loaders import MultiLabelBatchLoader
+    from zsl_lightning.data.multi_label import MultiLabelDataModule
+    from zsl_lightning.data.samplers import RandomBatches
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    dm = MultiLabelDataModule(root=root, name="bench", label_space="h5", in_memory=False)
+    split = dm.split("test")
+    loader = MultiLabelBatchLoader(split, RandomBatches(batch_size=batch, batches_per_step=k), 0, lambda: 0, rank,
+                                   "cpu", world_size=world)
+    torch.manual_seed(0)
+    model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(split.feature_dim, len(split.train_cols)))
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    seen = torch.zeros(len(split.train), dtype=torch.int32)
+    dist.barrier()
+    t, rows = time.perf_counter(), 0
+    for b in loader:
+        for i in range(k):  # k optimizer steps per loader step, as a WGAN's n_critic critic batches
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(b["x"][i]), (b["target"][i] > 0).float())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        seen.index_add_(0, b["idx"].flatten(), torch.ones(b["idx"].numel(), dtype=torch.int32))
+        rows += b["idx"].numel()
+    dt = time.perf_counter() - t
+    dist.all_reduce(seen)
+    stats = [None] * world
+    dist.all_gather_object(stats, {"rank": rank, "rows": rows, "seconds": dt, "steps": len(loader)})
+    if rank == 0:
+        Path(out).write_text(json.dumps({"ranks": stats, "max_seen": int(seen.max()), "n": len(split.train),
+                                         "rows_seen": int((seen > 0).sum()), "k": k}))
+    dist.barrier()
+    os._exit(0)  # gloo's teardown (destroy_process_group, or the exit that runs it) hung now and then here
+
+
+def ddp_benchmark(a) -> None:
+    """``--ddp W``: the streamed data-parallel epoch on 1 and on W CPU processes."""
+    import json
+    import os
+    import socket
+    import subprocess
+
+    root = Path(a.workdir) / "ddp"
+    if not (a.keep and root.exists()):
+        t = time.perf_counter()
+        write_ddp_file(root, a.rows, a.dim)
+        print(f"wrote {a.rows:,} x {a.dim} training rows, 64 int8 labels ({a.rows * (a.dim * 4 + 64) / 2**30:.2f} GiB) "
+              f"in {time.perf_counter() - t:.0f} s")
+    for world in sorted({1, a.ddp}):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        out = root / f"ddp{world}.json"
+        env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world))
+        procs = [subprocess.Popen([sys.executable, __file__, "--ddp-rank", str(root), str(out)],
+                                  env=dict(env, RANK=str(r))) for r in range(world)]
+        if any(p.wait() for p in procs):
+            raise SystemExit(f"a rank of the {world}-process run failed")
+        r = json.loads(out.read_text())
+        per_rank = [s["rows"] / s["seconds"] for s in r["ranks"]]
+        print(f"{world} rank(s), batch 128 x 5 per step: " + ", ".join(
+            f"rank {s['rank']} {s['rows']:,} rows in {s['seconds']:.1f} s ({s['steps']} steps)" for s in r["ranks"]))
+        print(f"  per-rank rate {min(per_rank):,.0f}-{max(per_rank):,.0f} rows/s, together "
+              f"{sum(s['rows'] for s in r['ranks']) / max(s['seconds'] for s in r['ranks']):,.0f} rows/s; "
+              f"each row seen at most {r['max_seen']}x (= {r['k']} passes), "
+              f"{r['rows_seen']:,} of {r['n']:,} rows seen")
+    if not a.keep:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=161_789)
@@ -140,7 +234,20 @@ def main() -> None:
     p.add_argument("--clf", action="store_true", help="also time paper-sized CLF-f-VAEGAN steps")
     p.add_argument("--eval", action="store_true", help="also run a NUS-WIDE-sized ZSL + GZSL evaluation")
     p.add_argument("--no-epoch", action="store_true", help="skip the streamed training epoch")
+    p.add_argument("--ddp", type=int, default=0, metavar="W",
+                   help="instead: a streamed DDP epoch on 1 and W CPU processes (default --rows 1,048,576 --dim 64)")
+    p.add_argument("--ddp-rank", nargs=2, help=argparse.SUPPRESS)  # internal: one rank of --ddp (root, out)
     a = p.parse_args()
+    if a.ddp_rank:
+        _ddp_worker(*a.ddp_rank, batch=128, k=5)
+        return
+    if a.ddp:
+        if "--rows" not in sys.argv:
+            a.rows = 1_048_576
+        if "--dim" not in sys.argv:
+            a.dim = 64
+        ddp_benchmark(a)
+        return
     if a.test_rows is None:
         a.test_rows = 107_859 if a.eval else 2048
     from zsl_lightning.data.loaders import MultiLabelBatchLoader
@@ -174,7 +281,8 @@ def main() -> None:
         g = CLF(300, 300, a.dim)
         print(f"CLF parameters: {sum(p.numel() for p in g.parameters()) / 1e6:.1f} M")
         emb = split.class_embeddings[split.train_cols]
-        x, y = next(iter(MultiLabelBatchLoader(split, plan, 0, lambda: 0, 0, torch.device("cpu")))).values()
+        first = next(iter(MultiLabelBatchLoader(split, plan, 0, lambda: 0, 0, torch.device("cpu"))))
+        x, y = first["x"], first["target"]  # the batch also carries "idx"
         opt = torch.optim.Adam(g.parameters(), 1e-4)
         t = time.perf_counter()
         for i in range(3):
