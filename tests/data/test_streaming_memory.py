@@ -156,6 +156,17 @@ def test_rank_shards_of_uneven_chunks_run_equal_steps_without_repeats(tiny):
     assert len(single) == len(split.train) // 8  # world_size 1 keeps its step count
 
 
+def test_too_few_chunks_or_rows_for_the_ranks_is_a_config_error(tiny):
+    from zsl_lightning.errors import ConfigError
+
+    plan = RandomBatches(batch_size=16, batches_per_step=1)
+    with pytest.raises(ConfigError, match="data.chunk_rows"):  # 2 chunks, 3 ranks: one would read nothing
+        MultiLabelBatchLoader(_split(tiny, chunk_rows=300), plan, 0, lambda: 0, 0, "cpu", world_size=3)
+    split = _split(tiny, chunk_rows=290)  # 3 chunks of 290, 290, 20 rows: a rank may get 20 < 32 rows
+    with pytest.raises(ConfigError, match="fewer than a batch"):
+        MultiLabelBatchLoader(split, RandomBatches(batch_size=32), 0, lambda: 0, 0, "cpu", world_size=2)
+
+
 RSS_SCRIPT = r"""
 import dataclasses, json, sys
 from pathlib import Path

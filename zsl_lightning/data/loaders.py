@@ -76,6 +76,9 @@ class MultiLabelBatchLoader(_EpochLoader):
             raise ConfigError(f"{self.world_size} ranks but the streamed training file has only "
                               f"{split.num_train_chunks} chunks of data.chunk_rows={split.chunk_rows} rows: lower "
                               "data.chunk_rows so that every rank reads at least one chunk.")
+        if not split.train.in_memory and self.world_size > 1 and self.rows_per_rank() < self.batch:
+            raise ConfigError(f"with {self.world_size} ranks a rank may be dealt only {self.rows_per_rank()} rows per "
+                              f"pass, fewer than a batch ({self.batch}): lower data.chunk_rows or the batch size.")
 
     def rows_per_rank(self) -> int:
         """Streamed: the fewest training rows a rank reads in one pass (all rows when W = 1)."""
