@@ -1,6 +1,7 @@
 """Data parallel over a streamed multi-label file: two CPU processes (torch.distributed, gloo), each streaming
 its own shard of chunks into a DDP-wrapped linear layer; every row is seen exactly once per epoch across the
-ranks, the ranks run the same number of steps, and the replicas stay equal."""
+ranks, the ranks run the same number of steps, and the replicas stay equal; and ``trainer=ddp`` (Lightning) on
+such a file runs the sharded number of steps per rank."""
 
 import json
 import os
@@ -94,3 +95,32 @@ def test_two_process_ddp_streams_each_row_once_per_epoch(tmp_path):
         assert not set(res[0][e]["mine"]) & set(res[1][e]["mine"])  # each rank reads its own rows
     assert set(res[0]["0"]["mine"]) != set(res[0]["1"]["mine"])  # a new shard every epoch
     assert res[0]["replicas_equal"] and res[1]["replicas_equal"]
+
+
+@pytest.mark.slow  # a two-process Lightning run (~15 s on a quiet machine)
+def test_lightning_ddp_on_a_streamed_multilabel_file_shards_the_epoch(tmp_path, cache_dir):
+    """``trainer=ddp`` on two CPU processes over a streamed file: the run completes and each rank runs the
+    sharded number of steps (about half a single process's), read from the CSV log."""
+    import csv
+
+    from tests.helpers import compose_cfg
+    from tests.test_cli import train
+    from zsl_lightning.data.loaders import MultiLabelBatchLoader
+    from zsl_lightning.data.samplers import RandomBatches
+    from zsl_lightning.pipeline import build_datamodule
+
+    data = ["data=synthetic_ml", "data.in_memory=false", "data.chunk_rows=256"]
+    run_dir = tmp_path / "ddp"
+    r = train(["debug=fast", "method=flf_clswgan", *data, "trainer=ddp", "trainer.accelerator=cpu",
+               "trainer.devices=2", "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}"],
+              tmp_path, cache_dir, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((run_dir / "results.json").read_text())["headline"]
+    split = build_datamodule(compose_cfg(["method=flf_clswgan", *data], tmp_path / "cfg", cache_dir)).split("test")
+    plan = RandomBatches(batch_size=64, batches_per_step=5)
+    single = len(MultiLabelBatchLoader(split, plan, 0, lambda: 0, 0, "cpu"))
+    sharded = len(MultiLabelBatchLoader(split, plan, 0, lambda: 0, 0, "cpu", world_size=2))
+    assert sharded < 0.55 * single
+    with open(run_dir / "csv" / "test" / "metrics.csv") as f:
+        steps = {int(row["epoch"]): int(row["step"]) for row in csv.DictReader(f)}
+    assert abs((steps[1] - steps[0]) - sharded) <= 1  # steps of one epoch, as logged
