@@ -140,6 +140,9 @@ def test_rank_shards_partition_the_rows_every_epoch(tiny):
         assert not set(idx[0].tolist()) & set(idx[1].tolist())
         firsts.append(idx[0])
     assert not torch.equal(firsts[0].sort().values, firsts[1].sort().values)  # a new shard each epoch
+    # one process reads every chunk whatever its rank (a rank without world_size is not a shard)
+    alone = torch.cat([b["idx"].flatten() for b in MultiLabelBatchLoader(split, plan, 3, lambda: 0, 1, "cpu")])
+    assert torch.equal(alone.sort().values, torch.arange(n))
 
 
 def test_rank_shards_of_uneven_chunks_run_equal_steps_without_repeats(tiny):

@@ -72,6 +72,8 @@ class MultiLabelBatchLoader(_EpochLoader):
         self.k, self.batch = int(getattr(plan, "batches_per_step", 1)), int(plan.batch_size)
         if len(split.train) < self.batch:
             raise ConfigError(f"batch size {self.batch} is larger than the training set ({len(split.train)} images).")
+        if self.world_size > 1 and not 0 <= rank < self.world_size:
+            raise ValueError(f"rank {rank} is not one of the {self.world_size} ranks")
         if not split.train.in_memory and self.world_size > split.num_train_chunks:
             raise ConfigError(f"{self.world_size} ranks but the streamed training file has only "
                               f"{split.num_train_chunks} chunks of data.chunk_rows={split.chunk_rows} rows: lower "
@@ -140,7 +142,7 @@ class MultiLabelBatchLoader(_EpochLoader):
 
         for _ in range(k):
             order = torch.randperm(self.split.num_train_chunks, generator=g_order).numpy()
-            mine = order[self.rank :: self.world_size]
+            mine = order[self.rank :: self.world_size] if self.world_size > 1 else order  # W = 1: every chunk
             chunks = store.chunks(cr, mine, raw=True) if raw else self.split.train_chunks(mine)
             for j, (x, y) in zip(mine, chunks, strict=False):
                 buf.append(x, y, int(j) * cr)
