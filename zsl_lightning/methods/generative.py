@@ -16,7 +16,8 @@ Memory of the multi-label classifier's training set (training device, float32): 
 training image (shares 1 + 0.5 + 0.5). NUS-WIDE GZSL, at most 2 × 161,789 sets: 323,578 × 4,096 × 4 B =
 5.3 GB synthetic + 100,000 × 4,096 × 4 B = 1.6 GB real + 423,578 × 1,006 × 4 B = 1.7 GB targets ≈ 8.6 GB.
 Bounded by ``pool.max_sets``, ``pool.max_train_sets``, ``gzsl_real_rows`` and ``syn_per_set``; synthesis
-fills one preallocated tensor. See docs/methods/multilabel.md, "Memory".
+fills one preallocated tensor, and the GZSL set (synthetic, then real rows) is one tensor allocated once.
+See docs/methods/multilabel.md, "Memory".
 """
 
 from __future__ import annotations
