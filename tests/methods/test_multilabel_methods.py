@@ -250,6 +250,29 @@ def test_synthesize_sets_fills_one_tensor_like_the_plain_loop(tmp_path, cache_di
     assert got.shape == (10, m.data.feature_dim) and torch.allclose(got, want.detach())
 
 
+def test_gzsl_synthetic_and_real_rows_are_written_into_one_tensor(tmp_path, cache_dir, monkeypatch):
+    """Synthesis in blocks straight into the classifier's tensor gives the very numbers of synthesising all sets
+    at once and concatenating the real rows (blocks of 4 sets here, so several blocks run)."""
+    import zsl_lightning.methods.generative as gen
+
+    m, _ = _bound("flf_clswgan", tmp_path, cache_dir)
+    monkeypatch.setitem(gen.SYNTHESIS_CHUNK, "multi", 4)
+    m.syn_per_set, m.gzsl_real, m.gzsl_real_rows = 2, True, None
+    pool, cols = m.label_pool(m.data), m.data.eval_gzsl_cols
+    assert len(pool) > 3 * 4
+    torch.manual_seed(0)
+    x, targets = m.label_set_training_data(m.data, "gzsl", cols)
+    torch.manual_seed(0)
+    syn = m.synthesize_sets(pool, chunk=4)
+    xr, yr = m.real_training_features(m.data)
+    assert torch.equal(x, torch.cat([syn, xr.flatten(1)]))
+    at = [cols.tolist().index(c) for c in m.data.train_cols.tolist()]
+    want = torch.zeros(len(x), len(cols))
+    want[: len(syn)] = pool[:, cols.cpu()].float().repeat_interleave(2, 0)
+    want[len(syn) :, at] = (yr > 0).float()
+    assert torch.equal(targets, want)
+
+
 # ------------------------------------------------------------------------------ mixed precision
 def _vae_terms_under_autocast(device: str, dtype: torch.dtype, monkeypatch):
     """The f-VAEGAN terms on a half-precision graph: BCE must run with autocast off, in float32."""

@@ -62,8 +62,9 @@ class MultiLabelDataModule(ZSLDataModule):
 
     def train_dataloader(self):
         rank = self.trainer.global_rank if self.trainer is not None else 0
+        world = self.trainer.world_size if self.trainer is not None else 1
         split = self.device_split(self._device())
-        return MultiLabelBatchLoader(split, self.plan, self.seed, self._current_epoch, rank, self._device())
+        return MultiLabelBatchLoader(split, self.plan, self.seed, self._current_epoch, rank, self._device(), world)
 
 
 class StandardMode:

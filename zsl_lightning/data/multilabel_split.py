@@ -115,13 +115,19 @@ class MultiLabelSplit:
             raise ConfigError("method.gzsl_real_rows must be set when the training file is streamed "
                               "(data.in_memory=false or a file above data.memory_limit_gb).")
         order = torch.randperm(self.num_train_chunks, generator=generator).numpy()
-        xs, ys, n = [], [], 0
-        for xc, yc in self.train_chunks(order):
-            xs.append(xc), ys.append(yc)
-            n += len(xc)
+        cap = min(int(cap), len(store))
+        x = y = None
+        n = 0
+        for xc, yc in self.train_chunks(order):  # filled in place: the rows exist once, never a list + cat
+            if x is None:
+                x = torch.empty(cap, *xc.shape[1:], dtype=xc.dtype, device=xc.device)
+                y = torch.empty(cap, *yc.shape[1:], dtype=yc.dtype, device=yc.device)
+            m = min(len(xc), cap - n)
+            x[n : n + m], y[n : n + m] = xc[:m], yc[:m]
+            n += m
             if n >= cap:
                 break
-        return torch.cat(xs)[:cap], torch.cat(ys)[:cap]
+        return x, y
 
     def train_label_sets(self, max_rows: int | None = None, seed: int = 0) -> torch.Tensor:
         """Positive label sets of the training images as a bool matrix over ``train_cols`` (CPU).

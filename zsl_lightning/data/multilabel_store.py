@@ -8,7 +8,9 @@ A source of another layout (e.g. multi-scale feature maps, one HDF5 dataset per 
 store with the same interface — ``__len__``, ``num_chunks(chunk_rows)``, ``read_chunk(j, chunk_rows,
 labels_only)`` returning ``(features, int8 labels)`` of the ``j``-th block of selected rows, ``chunks``,
 ``feature_shape``, ``in_memory`` (then the tensors ``x``, ``y``), ``load`` and ``to``: the split, the loaders
-and evaluation use only these (docs/architecture.md, "Data layer").
+and evaluation use only these (docs/architecture.md, "Data layer"). Optionally a store reads features as stored
+(``raw_dtype``, ``read_chunk(..., raw=True)``) and preprocesses them later (``prepare``): the streaming loader
+then buffers float16 files as float16 (docs/methods/multilabel.md, "Memory").
 """
 
 from __future__ import annotations
@@ -65,30 +67,54 @@ class ChunkedRows:
         return max(1, math.ceil(len(self.rows) / chunk_rows))
 
     def _read(self, sel: np.ndarray, labels_only: bool):
+        """``(features, int8 labels)`` of the selected rows ``sel``; a store offering :attr:`raw_dtype` also
+        takes ``raw=True``."""
         raise NotImplementedError
 
     def _with_data(self, x: torch.Tensor, y: torch.Tensor):
         raise NotImplementedError
 
-    def read_chunk(self, j: int, chunk_rows: int, labels_only: bool = False):
+    @property
+    def raw_dtype(self) -> torch.dtype | None:
+        """The dtype :meth:`read_chunk` with ``raw=True`` returns features in, unpreprocessed, when that is
+        narrower than float32 (a float16 file); ``None``: raw reads are not offered (features come float32,
+        preprocessed)."""
+        return None
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """Features read with ``raw=True`` (``n x *feature_shape``), preprocessed: float32, exactly what a
+        plain read of the same rows gives."""
+        raise NotImplementedError
+
+    def read_chunk(self, j: int, chunk_rows: int, labels_only: bool = False, raw: bool = False):
         if self.in_memory:
             part = slice(j * chunk_rows, (j + 1) * chunk_rows)
             return (None if labels_only else self.x[part]), self.y[part]
-        return self._read(self.rows[j * chunk_rows : (j + 1) * chunk_rows], labels_only)
+        sel = self.rows[j * chunk_rows : (j + 1) * chunk_rows]
+        return self._read(sel, labels_only, raw=True) if raw else self._read(sel, labels_only)
 
-    def chunks(self, chunk_rows: int, order: np.ndarray | None = None, labels_only: bool = False) -> Iterator:
+    def chunks(self, chunk_rows: int, order: np.ndarray | None = None, labels_only: bool = False,
+               raw: bool = False) -> Iterator:
         for j in (order if order is not None else range(self.num_chunks(chunk_rows))):
             if len(self.rows) == 0:
                 return
-            yield self.read_chunk(int(j), chunk_rows, labels_only)
+            yield self.read_chunk(int(j), chunk_rows, labels_only, raw)
 
     def load(self, chunk_rows: int | None = None):
-        """An in-memory copy (features preprocessed)."""
+        """An in-memory copy (features preprocessed), filled chunk by chunk into tensors allocated once (no
+        list of chunks + concatenation: the copy exists once)."""
         if self.in_memory:
             return self
-        xs, ys = zip(*self.chunks(chunk_rows or self.load_rows), strict=True) if len(self.rows) else ((), ())
-        x = torch.cat(xs) if xs else torch.empty(0, *self.feature_shape)
-        y = torch.cat(ys) if ys else torch.empty(0, 0, dtype=torch.int8)
+        x = y = None
+        at = 0
+        for xc, yc in self.chunks(chunk_rows or self.load_rows):
+            if x is None:
+                x = torch.empty(len(self), *xc.shape[1:], dtype=xc.dtype)
+                y = torch.empty(len(self), *yc.shape[1:], dtype=yc.dtype)
+            x[at : at + len(xc)], y[at : at + len(yc)] = xc, yc
+            at += len(xc)
+        if x is None:
+            x, y = torch.empty(0, *self.feature_shape), torch.empty(0, 0, dtype=torch.int8)
         return self._with_data(x, y)
 
     def to(self, device):
@@ -120,7 +146,26 @@ class RowStore(ChunkedRows):
     def with_prep(self, prep) -> RowStore:
         return RowStore(self.info, self.rows, self.cols, prep)
 
-    def _read(self, sel: np.ndarray, labels_only: bool):
+    @property
+    def raw_dtype(self) -> torch.dtype | None:
+        """float16 for a streamed float16 file (read as stored, preprocessed per batch by :meth:`prepare`)."""
+        if self.in_memory or self.info is None:
+            return None
+        if not hasattr(self, "_file_dtype"):
+            import h5py
+
+            with h5py.File(self.info.path, "r") as f:
+                self._file_dtype = np.dtype(f[self.info.features_key].dtype)
+        return torch.float16 if self._file_dtype == np.float16 else None
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """``prep`` of raw rows (elementwise or per row, so the same numbers as preprocessing a whole chunk)."""
+        out = self.prep(x.cpu().numpy())
+        if not np.all(np.isfinite(out)):
+            raise DataError(f"'{self.info.path}': NaN/inf features in a batch of training rows.")
+        return torch.from_numpy(np.ascontiguousarray(out)).to(x.device)
+
+    def _read(self, sel: np.ndarray, labels_only: bool, raw: bool = False):
         lo, hi = int(sel[0]), int(sel[-1]) + 1
         pick = slice(None) if hi - lo == len(sel) else sel - lo  # a contiguous run needs no gather copy
         keys = (self.info.labels_key,) if labels_only else (self.info.labels_key, self.info.features_key)
@@ -132,6 +177,8 @@ class RowStore(ChunkedRows):
         y_t = torch.from_numpy(np.ascontiguousarray(y).astype(np.int8))
         if labels_only:
             return None, y_t
+        if raw:
+            return torch.from_numpy(np.ascontiguousarray(x[0])), y_t
         x = self.prep(x[0])
         if not np.all(np.isfinite(x)):
             raise DataError(f"'{self.info.path}': NaN/inf features in rows {lo}..{hi - 1}.")

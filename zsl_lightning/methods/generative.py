@@ -16,7 +16,8 @@ Memory of the multi-label classifier's training set (training device, float32): 
 training image (shares 1 + 0.5 + 0.5). NUS-WIDE GZSL, at most 2 × 161,789 sets: 323,578 × 4,096 × 4 B =
 5.3 GB synthetic + 100,000 × 4,096 × 4 B = 1.6 GB real + 423,578 × 1,006 × 4 B = 1.7 GB targets ≈ 8.6 GB.
 Bounded by ``pool.max_sets``, ``pool.max_train_sets``, ``gzsl_real_rows`` and ``syn_per_set``; synthesis
-fills one preallocated tensor. See docs/methods/multilabel.md, "Memory".
+fills one preallocated tensor, and the GZSL set (synthetic, then real rows) is one tensor allocated once.
+See docs/methods/multilabel.md, "Memory".
 """
 
 from __future__ import annotations
@@ -181,14 +182,33 @@ class GenerativeZSLMethod(ZSLMethod):
                 raise ConfigError("the label-set pool has no unseen-only set: raise method.pool.unseen_fraction.")
         else:
             sets = pool
-        x = self.synthesize_sets(sets)
-        targets = sets[:, classes.cpu()].float().repeat_interleave(self.syn_per_set, dim=0).to(x.device)
-        if task == "gzsl" and self.gzsl_real:
-            xr, yr = self.real_training_features(split)
-            real_t = torch.zeros(len(yr), len(classes), device=x.device)
-            col = {int(c): i for i, c in enumerate(classes.tolist())}
-            real_t[:, [col[int(c)] for c in split.train_cols.tolist()]] = (yr > 0).float().to(x.device)
-            x, targets = torch.cat([x, xr.to(x.device).flatten(1)]), torch.cat([targets, real_t])
+        if not (task == "gzsl" and self.gzsl_real):
+            x = self.synthesize_sets(sets)
+            return x, sets[:, classes.cpu()].float().repeat_interleave(self.syn_per_set, dim=0).to(x.device)
+        return self._synthetic_and_real(split, sets, classes)
+
+    def _synthetic_and_real(self, split, sets: torch.Tensor, classes: torch.Tensor):
+        """GZSL: synthetic features of ``sets`` followed by the real seen rows, written into one tensor allocated
+        once (a concatenation would hold both parts twice: ~2x the classifier's training set). Synthesis runs
+        in blocks of ``SYNTHESIS_CHUNK`` sets, each a whole number of synthesis chunks, so the noise draws and
+        features are those of one :meth:`synthesize_sets` call."""
+        xr, yr = self.real_training_features(split)
+        k, per = self.syn_per_set, SYNTHESIS_CHUNK["multi"]
+        n_syn, n = len(sets) * k, len(sets) * k + len(xr)
+        x = None
+        for i in range(0, len(sets), per):
+            block = self.synthesize_sets(sets[i : i + per], chunk=per).flatten(1)
+            if x is None:
+                x = torch.empty(n, block.shape[1], dtype=block.dtype, device=block.device)
+            x[i * k : i * k + len(block)] = block
+            del block
+        if x is None:
+            x = torch.empty(n, xr[0].numel(), device=self.device)
+        x[n_syn:] = xr.to(x.device).flatten(1)
+        targets = torch.zeros(n, len(classes), device=x.device)
+        targets[:n_syn].view(len(sets), k, len(classes)).copy_(sets[:, classes.cpu()].unsqueeze(1).expand(-1, k, -1))
+        col = {int(c): i for i, c in enumerate(classes.tolist())}
+        targets[n_syn:, [col[int(c)] for c in split.train_cols.tolist()]] = (yr > 0).float().to(x.device)
         return x, targets
 
     def fit_scorer(self, split, task: str, classes: torch.Tensor, select_fn=None) -> LinearScorer:
