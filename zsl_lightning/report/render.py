@@ -11,26 +11,48 @@ import csv
 import io
 
 from zsl_lightning.report.collate import Collated, collate
-from zsl_lightning.report.paper import Panel, TableSpec
+from zsl_lightning.report.paper import Axis, Panel, TableSpec
 
 MISSING, NOT_BUILT, NOT_PRINTED = "missing", "—", "–"
+#: a panel is printed one metric per column when it has at most this many (column, metric) pairs
+WIDE = 8
+
+
+def _short(metric: str) -> str:
+    return metric.split("_", 1)[1] if "_" in metric else metric
+
+
+def layout(columns: list[Axis], panel: Panel) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(header, column label, metrics) per printed column: one per metric when few, else metrics grouped."""
+    if len(columns) * len(panel.metrics) <= WIDE and len(panel.metrics) > 1:
+        one = len(columns) == 1
+        return [(_short(m) if one else f"{c.label} {_short(m)}", c.label, (m,)) for c in columns
+                for m in panel.metrics]
+    return [(c.label, c.label, panel.metrics) for c in columns]
+
+
+def row_label(axis: Axis) -> str:
+    """The row's label, with the override that selects it (docs)."""
+    if not axis.match:
+        return axis.label
+    return f"{axis.label} (`{' '.join(f'{k}={v}' for k, v in axis.match.items())}`)"
 
 
 def _num(v: float | None, decimals: int) -> str:
     return NOT_PRINTED if v is None else f"{v:.{decimals}f}"
 
 
-def paper_text(c: Collated, row: str, col: str, panel: Panel) -> str:
-    vals = [c.paper_value(row, col, m) for m in panel.metrics]
+def paper_text(c: Collated, row: str, col: str, metrics: tuple[str, ...]) -> str:
+    vals = [c.paper_value(row, col, m) for m in metrics]
     return "" if all(v is None for v in vals) else " / ".join(_num(v, c.spec.decimals) for v in vals)
 
 
-def ours_text(c: Collated, row: str, col: str, panel: Panel) -> str:
+def ours_text(c: Collated, row: str, col: str, metrics: tuple[str, ...]) -> str:
     axis = next(r for r in c.rows if r.label == row)
     if axis.match is None:
         return NOT_BUILT
     cell = c.cells.get((row, col))
-    stats = [cell.stat(m) if cell else None for m in panel.metrics]
+    stats = [cell.stat(m) if cell else None for m in metrics]
     if all(s is None for s in stats):
         return MISSING
     d = c.spec.decimals
@@ -39,10 +61,10 @@ def ours_text(c: Collated, row: str, col: str, panel: Panel) -> str:
     return " / ".join(parts) + f" (n={n})"
 
 
-def diff_text(c: Collated, row: str, col: str, panel: Panel) -> str:
+def diff_text(c: Collated, row: str, col: str, metrics: tuple[str, ...]) -> str:
     cell = c.cells.get((row, col))
     out = []
-    for m in panel.metrics:
+    for m in metrics:
         s, p = cell.stat(m) if cell else None, c.paper_value(row, col, m)
         out.append(None if s is None or p is None else s[0] - p)
     if all(v is None for v in out):
@@ -50,12 +72,12 @@ def diff_text(c: Collated, row: str, col: str, panel: Panel) -> str:
     return "Δ " + " / ".join(NOT_PRINTED if v is None else f"{v:+.{c.spec.decimals}f}" for v in out)
 
 
-def cell_text(c: Collated, row: str, col: str, panel: Panel) -> str:
-    parts = [ours_text(c, row, col, panel)]
-    paper = paper_text(c, row, col, panel)
+def cell_text(c: Collated, row: str, col: str, metrics: tuple[str, ...]) -> str:
+    parts = [ours_text(c, row, col, metrics)]
+    paper = paper_text(c, row, col, metrics)
     if paper:
         parts.append(f"paper {paper}")
-    diff = diff_text(c, row, col, panel)
+    diff = diff_text(c, row, col, metrics)
     if diff:
         parts.append(diff)
     return " · ".join(parts)
@@ -75,8 +97,9 @@ def markdown(c: Collated) -> str:
                   "(eval.select=test_best): optimistic, not comparable with validation-selected rows.**", ""]
     for panel in s.panels:
         lines += [f"### {panel.title}", ""]
-        body = [[r.label, *(cell_text(c, r.label, col.label, panel) for col in c.columns)] for r in c.rows]
-        lines += [*_md([" ", *(col.label for col in c.columns)], body), ""]
+        cols = layout(c.columns, panel)
+        body = [[r.label, *(cell_text(c, r.label, col, ms) for _, col, ms in cols)] for r in c.rows]
+        lines += [*_md([" ", *(h for h, _, _ in cols)], body), ""]
     lines.append("Cells: ours = mean ± sample std over seeds (n finished jobs; `missing`: no finished job) · "
                  "the paper's number · Δ = ours − paper. Columns the paper does not have carry no paper number.")
     if c.unmatched:
@@ -134,7 +157,8 @@ def latex(c: Collated) -> str:
             label = _tex(r.label) + ("$^\\dagger$" if c.selection.get(r.label, "val") == "test_best" else "")
             cells = []
             for col in c.columns:
-                ours, paper = ours_text(c, r.label, col.label, panel), paper_text(c, r.label, col.label, panel)
+                ours = ours_text(c, r.label, col.label, panel.metrics)
+                paper = paper_text(c, r.label, col.label, panel.metrics)
                 cells.append(_tex(ours + (f" ({paper})" if paper else "")))
             out.append(" & ".join([label, *cells]) + " \\\\")
         out += ["\\hline", "\\end{tabular}", ""]
@@ -149,14 +173,16 @@ def docs_markdown(spec: TableSpec, collated: Collated | None = None) -> str:
     lines = []
     for panel in spec.panels:
         if len(spec.panels) > 1 or panel.title:
-            lines += [f"{panel.title}:", ""]
+            where = f", {spec.columns[0].label}" if len(spec.columns) == 1 else ""
+            lines += [f"{panel.title}{where}:", ""]
+        cols = layout(c.columns, panel)
         if collated is None:
-            header = [" ", *(col.label for col in spec.columns), "ours"]
-            body = [[r.label, *(paper_text(c, r.label, col.label, panel) or NOT_PRINTED for col in spec.columns),
+            header = [" ", *(h for h, _, _ in cols), "ours"]
+            body = [[row_label(r), *(paper_text(c, r.label, col, ms) or NOT_PRINTED for _, col, ms in cols),
                      NOT_BUILT if r.match is None else "not run"] for r in spec.rows]
         else:
-            header = [" ", *(col.label for col in c.columns)]
-            body = [[r.label, *(cell_text(c, r.label, col.label, panel) for col in c.columns)] for r in c.rows]
+            header = [" ", *(h for h, _, _ in cols)]
+            body = [[r.label, *(cell_text(c, r.label, col, ms) for _, col, ms in cols)] for r in c.rows]
         lines += [*_md(header, body), ""]
     if spec.notes:
         lines += [spec.notes.strip(), ""]
