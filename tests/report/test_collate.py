@@ -140,3 +140,57 @@ def test_cli_guesses_the_table_and_rejects_unknown_ones(tmp_path, capsys):
 
         make_job(tmp_path / "x", 0, {"data": "cub"}, H, experiment="mystery")
         collate_dirs([tmp_path / "x"], tmp_path / "out2")
+
+
+def _sweep_config(root, logger):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create({"hydra": {"sweep": {"dir": str(root)}, "job": {"name": "train"}}, "logger": logger})
+
+
+@pytest.mark.parametrize("logger,logged", [
+    ({"wandb": {"_target_": "pytorch_lightning.loggers.WandbLogger", "project": "p"}}, True),
+    ({"csv": {"_target_": "pytorch_lightning.loggers.CSVLogger"}}, False),
+    (None, False),
+])
+def test_callback_collates_and_logs_a_summary_run_only_with_a_wandb_logger(logger, logged, tmp_path, monkeypatch):
+    import zsl_lightning.report.outputs as outputs
+
+    calls = []
+    monkeypatch.setattr(outputs, "log_summary_to_wandb", lambda written, *a: calls.append((sorted(written), a)))
+    _table3(tmp_path / "multirun")
+    outputs.PaperTables().on_multirun_end(_sweep_config(tmp_path / "multirun", logger))
+    assert (tmp_path / "multirun" / "paper_tables" / "jgm.table3" / "table.md").is_file()
+    out = tmp_path / "multirun" / "paper_tables"
+    assert calls == ([(["jgm.table3"], ("p", "train-multirun", out))] if logged else [])
+
+
+def test_callback_does_not_fail_the_sweep_when_nothing_collates(tmp_path, caplog):
+    from zsl_lightning.report.outputs import PaperTables
+
+    make_job(tmp_path / "multirun", 0, {"data": "cub"}, H, experiment="not_a_paper_table")
+    PaperTables().on_multirun_end(_sweep_config(tmp_path / "multirun", None))
+    assert "could not collate" in caplog.text and not (tmp_path / "multirun" / "paper_tables").exists()
+
+
+def test_wandb_summary_run_holds_the_table_and_the_figure_offline(tmp_path, monkeypatch):
+    """The offline run's files: the CSV as a wandb.Table (media/table/...table.json) and the PNG."""
+    import json
+
+    pytest.importorskip("wandb")
+    from zsl_lightning.report.outputs import log_summary_to_wandb
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    out = tmp_path / "paper_tables" / "jgm.table3"
+    out.mkdir(parents=True)
+    (out / "table.csv").write_text("row,column,mean\nfull,CUB,92.0\n")
+    from zsl_lightning.report import figures
+
+    spec = SPECS["jgm.fig3"]
+    png = figures.write_figure(spec, [{"facet": "", "series": "s", "metric": "zsl_t1", "x": 1.0, "mean": 1.0,
+                                       "std": 0.0, "n": 2}], out / "figure.png")
+    log_summary_to_wandb({"jgm.table3": [out / "table.csv", png]}, "p", "g", tmp_path / "paper_tables")
+    run_dir = next((tmp_path / "paper_tables" / "wandb").glob("offline-run-*"))
+    tables = list((run_dir / "files" / "media" / "table").rglob("*.table.json"))
+    assert tables and json.loads(tables[0].read_text())["data"] == [["full", "CUB", "92.0"]]
+    assert list((run_dir / "files" / "media" / "images").rglob("*.png"))
