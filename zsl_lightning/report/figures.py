@@ -99,13 +99,23 @@ def points_markdown(spec: TableSpec, points: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def log_x_axis(ax) -> None:
+    """A log x axis labelled at 1, 2, 5 x 10^n only: matplotlib's default also labels minor ticks on a ~1-decade
+    axis (Gao et al. Fig. 3's k = 1..16 sweep), and those labels run into each other."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def draw(spec: TableSpec, points: list[dict]):
     """The figure (matplotlib, Agg): one subplot per panel metric (and per facet value), error bars = std."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     fig_cfg = spec.figure or {}
     facets = list(dict.fromkeys(p["facet"] for p in points)) or [""]
@@ -120,12 +130,7 @@ def draw(spec: TableSpec, points: list[dict]):
                 ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o",
                             capsize=3, label=series)
             if fig_cfg.get("x_log"):
-                ax.set_xscale("log")
-                # labels at 1, 2, 5 x 10^n only: matplotlib's default also labels minor ticks on a ~1-decade
-                # axis, and those labels run into each other
-                ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-                ax.xaxis.set_minor_formatter(NullFormatter())
+                log_x_axis(ax)
             ax.set_xlabel(str(fig_cfg.get("x_label") or fig_cfg["x"]))
             ax.set_ylabel(panel.title if len(panel.metrics) == 1 else metric)
             if facet not in ("", "None"):
