@@ -17,7 +17,11 @@ from zsl_lightning.report.paper import load_papers, tables_for_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = load_papers()
-SINGLE, ML, MAPS = ["data=synthetic"], ["data=synthetic_ml"], ["data=synthetic_maps"]
+SINGLE, ML = ["data=synthetic"], ["data=synthetic_ml"]
+MAPS = ["data=synthetic_maps", "data.generator.num_train=240", "data.generator.num_test=80"]
+#: the ZeroNAS search at its smallest (tests/methods/test_zeronas.py)
+NAS = ["zeronas.widths_g=[8,8,8,16]", "zeronas.widths_d=[16,8,8,8]", "zeronas.epochs=1", "zeronas.eval_every=1",
+       "zeronas.steps_per_epoch=2"]
 #: the data axis moved to the embedded benchmark; sweep axes that only exist for real data restricted
 OVERRIDES = {
     "gbe_fig6": [*MAPS, "method.model.n_groups=2", "method.loss.lam=0.0,0.3"],
@@ -26,13 +30,13 @@ OVERRIDES = {
     "mlzsl_table1": ML, "mlzsl_table2": ML, "mlzsl_table3": ML, "mlzsl_table4": ML,
     "reference_single_label": SINGLE,
     "vs_boost_table2": SINGLE, "vs_boost_table3": SINGLE, "vs_boost_table4": SINGLE,
-    "zeronas_fig6": SINGLE, "zeronas_table1": SINGLE, "zeronas_table1_fix": SINGLE, "zeronas_table2": SINGLE,
-    "zeronas_table3": SINGLE,
+    "zeronas_fig6": SINGLE + NAS, "zeronas_table1": SINGLE + NAS, "zeronas_table1_fix": SINGLE,
+    "zeronas_table2": SINGLE + NAS, "zeronas_table3": SINGLE + NAS,
 }
 #: experiments that cannot run from a bare checkout, and why
 CANNOT = {"zeronas_fig5": "needs genotype files from a ZeroNAS search + sweep/zeronas_transfer.py (fig5_genotypes)"}
 FAST = {"jgm_table2", "mlzsl_table3"}
-BUDGET = ["debug=fast", "seed=0,1", "logger=none", "trainer.enable_progress_bar=false", "print_config=false"]
+BUDGET = ["debug=fast", "method.epochs=1", "eval.classifier.epochs=1", "seed=0,1", "logger=none", "trainer.enable_progress_bar=false", "print_config=false"]
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
 
 
