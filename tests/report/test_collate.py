@@ -194,3 +194,16 @@ def test_wandb_summary_run_holds_the_table_and_the_figure_offline(tmp_path, monk
     tables = list((run_dir / "files" / "media" / "table").rglob("*.table.json"))
     assert tables and json.loads(tables[0].read_text())["data"] == [["full", "CUB", "92.0"]]
     assert list((run_dir / "files" / "media" / "images").rglob("*.png"))
+
+
+def test_two_multiruns_of_one_table_join_without_splitting_rows(tmp_path):
+    """zeronas_table1 (NAS rows) + zeronas_table1_fix (FIX rows): the experiment name is not a row key."""
+    for seed in (0, 1):
+        make_job(tmp_path / "nas", seed, {"data": "cub", "zeronas": "clswgan"}, H, seed=seed, method="zeronas",
+                 experiment="zeronas_table1")
+        make_job(tmp_path / "fix", seed, {"data": "cub", "method": "clswgan"}, H, seed=seed,
+                 experiment="zeronas_table1_fix")
+    c = collate(SPECS["zeronas.table1"], read_jobs(tmp_path / "nas", tmp_path / "fix"))
+    assert not c.unmatched and not any("[" in r.label for r in c.rows)
+    assert c.cells[("f-CLSWGAN NAS", "CUB")].n == 2 and c.cells[("f-CLSWGAN FIX", "CUB")].n == 2
+    assert render.cell_text(c, "f-CLSWGAN NAS", "CUB", ("zsl_t1",)) == "40.0 ± 0.0 (n=2) · paper 60.2 · Δ -20.2"

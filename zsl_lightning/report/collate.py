@@ -19,8 +19,9 @@ from zsl_lightning.report.paper import Axis, TableSpec
 
 log = logging.getLogger(__name__)
 
-#: override keys that never identify a cell
-IGNORED = ("seed", "hydra.", "paths.", "trainer.enable_progress_bar", "print_config")
+#: override keys that never identify a cell: the seed, and what names or logs a run rather than changing it
+IGNORED_KEYS = {"seed", "experiment", "task_name", "tags", "logger", "print_config", "trainer.enable_progress_bar"}
+IGNORED_PREFIXES = ("hydra.", "hydra/", "paths.", "logger.")
 #: how a selection mode other than validation is marked in every output
 SELECTION_MARK = {"test_best": "selected on TEST (eval.select=test_best)", "last": "last epoch (eval.select=last)"}
 
@@ -180,8 +181,7 @@ def _match_keys(axes) -> list[str]:
 def _extras(jobs: list[Job], used: set[str]) -> dict[int, str]:
     """Per job: the overrides (other than seed and the row / column keys) that differ between jobs."""
     keys = {k for j in jobs for k in j.overrides
-            if k not in used and not any(k == p or k.startswith(p) for p in IGNORED if p.endswith("."))
-            and k not in IGNORED}
+            if k not in used and k not in IGNORED_KEYS and not k.startswith(IGNORED_PREFIXES)}
     varying = sorted(k for k in keys if len({j.overrides.get(k) for j in jobs}) > 1)
     return {id(j): ", ".join(f"{k}={j.overrides[k]}" for k in varying if k in j.overrides) for j in jobs}
 

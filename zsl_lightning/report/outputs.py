@@ -136,4 +136,7 @@ class PaperTables(Callback):
         project = str((lcfg.get("project") if lcfg is not None else None) or "zsl-lightning")
         # the group the pipeline gives the jobs of this multirun (zsl_lightning.utils.loggers.multirun_group)
         group = f"{config.hydra.job.name}-{root.name}"
-        log_summary_to_wandb(self.written, project, group, root / self.subdir)
+        try:
+            log_summary_to_wandb(self.written, project, group, root / self.subdir)
+        except Exception as e:  # noqa: BLE001 (the files are written; W&B is a copy)
+            log.error(f"paper tables: the W&B summary run failed: {type(e).__name__}: {e}")
