@@ -35,7 +35,11 @@ def row_label(axis: Axis) -> str:
     """The row's label, with the override that selects it (docs)."""
     if not axis.match:
         return axis.label
-    return f"{axis.label} (`{' '.join(f'{k}={v}' for k, v in axis.match.items())}`)"
+
+    def fmt(v) -> str:  # as typed on the command line: [g], not ['g']
+        return f"[{','.join(map(str, v))}]" if isinstance(v, (list, tuple)) else str(v)
+
+    return f"{axis.label} (`{' '.join(f'{k}={fmt(v)}' for k, v in axis.match.items())}`)"
 
 
 def _num(v: float | None, decimals: int) -> str:
