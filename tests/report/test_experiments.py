@@ -20,8 +20,9 @@ SPECS = load_papers()
 SINGLE, ML = ["data=synthetic"], ["data=synthetic_ml"]
 MAPS = ["data=synthetic_maps", "data.generator.num_train=240", "data.generator.num_test=80"]
 #: the ZeroNAS search at its smallest (tests/methods/test_zeronas.py)
-NAS = ["zeronas.widths_g=[8,8,8,16]", "zeronas.widths_d=[16,8,8,8]", "zeronas.epochs=1", "zeronas.eval_every=1",
-       "zeronas.steps_per_epoch=2"]
+#: ("++": also in the FIX jobs of a sweep, whose zeronas node lacks these keys)
+NAS = ["++zeronas.widths_g=[8,8,8,16]", "++zeronas.widths_d=[16,8,8,8]", "++zeronas.epochs=1",
+       "++zeronas.eval_every=1", "++zeronas.steps_per_epoch=2"]
 #: the data axis moved to the embedded benchmark; sweep axes that only exist for real data restricted
 OVERRIDES = {
     "gbe_fig6": [*MAPS, "method.model.n_groups=2", "method.loss.lam=0.0,0.3"],
@@ -35,6 +36,12 @@ OVERRIDES = {
 }
 #: experiments that cannot run from a bare checkout, and why
 CANNOT = {"zeronas_fig5": "needs genotype files from a ZeroNAS search + sweep/zeronas_transfer.py (fig5_genotypes)"}
+#: experiments whose jobs fail here with a user error (the multirun exits 2): their table must still collate,
+#: every cell of ours "missing"
+FAILS = {"mlzsl_table4": "the embedded multi-label benchmark has no data.mode=standard (Table 4's 81-label mode)"}
+#: experiments that crash here today (a bug outside the collation): strict xfail, so a fix shows up
+BROKEN = {"zeronas_table3": "zeronas.networks=[g] / [d]: ZeroNASSearch registers an arch optimizer over the fixed "
+                            "network's empty parameter list (torch: 'optimizer got an empty parameter list')"}
 FAST = {"jgm_table2", "mlzsl_table3"}
 BUDGET = ["debug=fast", "method.epochs=1", "eval.classifier.epochs=1", "seed=0,1", "logger=none", "trainer.enable_progress_bar=false", "print_config=false"]
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
@@ -53,11 +60,15 @@ def _embedded(overrides):
     return next(o.split("=", 1)[1] for o in overrides if o.startswith("data="))
 
 
-def check_table(spec, out: Path, embedded: str) -> None:
+def check_table(spec, out: Path, embedded: str, failed: bool = False) -> None:
     rows = list(csv.DictReader((out / "table.csv").open()))
     labels, cols = {r["row"] for r in rows}, {r["column"] for r in rows}
     assert {r.label for r in spec.rows} <= labels, f"{spec.id}: paper rows missing"
     assert {c.label for c in spec.columns} | {embedded} <= cols, f"{spec.id}: columns {sorted(cols)}"
+    if failed:
+        assert {r["status"] for r in rows} <= {"missing", "paper only"} and all(r["mean"] == "" for r in rows)
+        assert "missing" in (out / "table.md").read_text()
+        return
     ran = [r for r in rows if r["column"] == embedded and r["status"] == "ok"]
     assert ran, f"{spec.id}: no cell of ours on {embedded}"
     assert {r["n"] for r in ran} == {"2"}, f"{spec.id}: n per cell {sorted({r['n'] for r in ran})}"
@@ -77,18 +88,29 @@ def check_figure(spec, out: Path) -> None:
     assert (out / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("experiment", [
-    pytest.param(e, marks=[] if e in FAST else [pytest.mark.slow]) for e in EXPERIMENTS])
+def _marks(e):
+    marks = [] if e in FAST else [pytest.mark.slow]
+    if e in BROKEN:
+        marks.append(pytest.mark.xfail(reason=BROKEN[e], raises=SystemExit, strict=True))  # Hydra exits 1
+    return marks
+
+
+@pytest.mark.parametrize("experiment", [pytest.param(e, marks=_marks(e)) for e in EXPERIMENTS])
 def test_experiment_multirun_collates_into_the_paper_table(experiment, tmp_path, monkeypatch, cache_dir):
     if experiment in CANNOT:
         pytest.skip(CANNOT[experiment])
     assert experiment in OVERRIDES, f"add conf/experiment/{experiment}.yaml to OVERRIDES (embedded benchmark)"
     sweep = tmp_path / "sweep"
-    multirun(experiment, OVERRIDES[experiment], sweep, monkeypatch, cache_dir)
+    if experiment in FAILS:
+        with pytest.raises(SystemExit) as e:
+            multirun(experiment, OVERRIDES[experiment], sweep, monkeypatch, cache_dir)
+        assert e.value.code == 2
+    else:
+        multirun(experiment, OVERRIDES[experiment], sweep, monkeypatch, cache_dir)
     specs = tables_for_experiment(experiment, SPECS)
     for spec in specs:
         out = sweep / "paper_tables" / spec.id
         if spec.kind == "figure":
             check_figure(spec, out)
         else:
-            check_table(spec, out, _embedded(OVERRIDES[experiment]))
+            check_table(spec, out, _embedded(OVERRIDES[experiment]), experiment in FAILS)
