@@ -73,7 +73,8 @@ GOOD = {"kind": "table", "experiments": ["jgm_table3"], "panels": [{"title": "T1
     ({"rows": [{"label": "full", "match": {}, "paper": {"AWA": [1.0, 2.0]}}]}, "no column labelled 'AWA'"),
     ({"rows": [{"label": "full", "paper": {}}]}, "rows[0]: missing key 'match'"),
     ({"columns": [{"label": "CUB", "match": None}]}, "a column needs a match"),
-    ({"panels": [{"title": "T1"}]}, "panels[0]: needs a non-empty 'metrics'"),
+    ({"panels": [{"title": "T1"}]}, "panels[0]: missing key 'metrics'"),
+    ({"panels": [{"title": "T1", "metrics": []}]}, "panels[0]: needs a non-empty 'metrics'"),
     ({"rows": [{"label": "a", "match": None}, {"label": "a", "match": None}]}, "labels must be unique"),
 ])
 def test_bad_paper_files_name_the_key(tmp_path, change, message):
