@@ -1,11 +1,11 @@
 """Gao et al. Fig. 3 from a multirun: accuracy vs the number of generated unseen features.
 
-    python train.py -m experiment=jgm_fig3 ...            # one job per (data, k); writes <sweep dir>/fig3.png
+    python train.py -m experiment=jgm_fig3 ...            # one job per (data, k); paper_tables/jgm.fig3/figure.png
     python sweep/plot_fig3.py outputs/jgm_fig3/multiruns/<date> [--out fig3.png] [--wandb]   # (re)draw it
 
-The multirun draws the figure itself when it ends: ``conf/experiment/jgm_fig3.yaml`` registers
-:class:`Fig3Plot` under ``hydra.callbacks``. This script redraws it from any finished (or partly finished)
-sweep directory.
+One seed, no error bars. The multirun itself draws the figure with error bars over seeds
+(``zsl_lightning.report``, callback ``PaperTables``: <sweep dir>/paper_tables/jgm.fig3/figure.png);
+:class:`Fig3Plot` remains a callback one can register under ``hydra.callbacks`` for this single-seed PNG.
 
 Reads every job's results.json and config_resolved.yaml; x = k x (number of real unseen test features),
 the number of generated features the run used; y = ZSL T1 and GZSL H (test numbers at the epochs the
@@ -26,6 +26,8 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from zsl_lightning.report.outputs import wandb_logger_config
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,8 @@ def draw(series: dict[str, list[tuple[float, dict]]]):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    from zsl_lightning.report.figures import log_x_axis
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     for ax, metric, title in ((axes[0], "zsl_t1", "ZSL top-1 (%)"), (axes[1], "gzsl_H", "GZSL H (%)")):
@@ -63,12 +66,7 @@ def draw(series: dict[str, list[tuple[float, dict]]]):
             xs = [n for n, h in points if metric in h]
             ys = [h[metric] for n, h in points if metric in h]
             ax.plot(xs, ys, marker="o", label=data)
-        ax.set_xscale("log")
-        # Labels at 1, 2, 5 x 10^n only: matplotlib's default log formatter also labels minor ticks when the
-        # axis spans about a decade (a k = 1..16 sweep does), and those labels run into each other.
-        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        log_x_axis(ax)
         ax.set_xlabel("number of generated unseen features")
         ax.set_ylabel(title)
         ax.grid(alpha=0.3)
@@ -104,15 +102,6 @@ def log_to_wandb(png: Path, project: str = "zsl-lightning", group: str | None = 
         run.log({"fig3": wandb.Image(str(png))})
     finally:
         run.finish()
-
-
-def wandb_logger_config(config: DictConfig) -> DictConfig | None:
-    """The W&B entry of the sweep's ``logger:`` config, if there is one."""
-    loggers = config.get("logger") or {}
-    for _, lcfg in loggers.items():
-        if isinstance(lcfg, DictConfig) and "Wandb" in str(lcfg.get("_target_", "")):
-            return lcfg
-    return None
 
 
 class Fig3Plot(Callback):

@@ -416,7 +416,8 @@ def test_fig3_log_axis_tick_labels_do_not_overlap():
 
 @pytest.mark.slow
 def test_fig3_multirun_writes_the_plot_when_it_ends(tmp_path, cache_dir):
-    """A real ``python train.py -m experiment=jgm_fig3`` (2 tiny jobs): the Hydra callback draws fig3.png."""
+    """A real ``python train.py -m experiment=jgm_fig3`` (2 tiny jobs): the Hydra callback (PaperTables) draws
+    paper_tables/jgm.fig3/figure.png."""
     import os
     import subprocess
     import sys
@@ -433,7 +434,7 @@ def test_fig3_multirun_writes_the_plot_when_it_ends(tmp_path, cache_dir):
     proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(list(sweep_dir.glob("*/results.json"))) == 2
-    png = sweep_dir / "fig3.png"
+    png = sweep_dir / "paper_tables" / "jgm.fig3" / "figure.png"
     assert png.read_bytes()[:8] == PNG_MAGIC
 
 
