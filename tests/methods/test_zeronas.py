@@ -85,6 +85,19 @@ def test_each_search_step_changes_only_its_own_tensors(base, tmp_path, cache_dir
         assert len(changed & own[role]) >= len(own[role]) // 2, role
 
 
+@pytest.mark.parametrize("nets,arch_roles", [("[g]", ("arch_g",)), ("[d]", ("arch_d",))])
+def test_searching_one_network_keeps_the_other_fixed(nets, arch_roles, tmp_path, cache_dir):
+    """Table 3's "NAS, fixed D / G": no architecture optimizer (nor Eq. 6 / 8 step) for the hand-crafted net."""
+    m = _bound_search(tmp_path, cache_dir, [f"zeronas.networks={nets}"])
+    assert m.arch_roles == arch_roles and m.optimizer_roles[-1:] == arch_roles
+    fixed = m.discriminator if arch_roles == ("arch_g",) else m.generator
+    assert not search_cells(fixed)
+    batch = {"x": torch.zeros(1, 16)}  # the loader's batch only sets the batch size
+    before = {id(p): p.detach().clone() for p in fixed.parameters()}
+    m.training_step(batch, 0)
+    assert any(not torch.equal(before[id(p)], p.detach()) for p in fixed.parameters())  # still trained (Eq. 7 / 9)
+
+
 def test_the_halves_split_the_seen_training_rows(tmp_path, cache_dir):
     m = _bound_search(tmp_path, cache_dir)
     arch, weight = m._halves["arch"], m._halves["weight"]

@@ -135,15 +135,19 @@ class ZeroNASSearch:
             raise ConfigError(f"zeronas.arch_fraction must be in (0, 1), got {arch_fraction}.")
         self.arch_fraction, self.top_k = float(arch_fraction), int(top_k)
         self.genotype_dir = Path(genotype_dir) if genotype_dir else None
-        self.optimizer_roles = (*type(self).optimizer_roles, *ARCH_ROLES)
         g_net, d_net = self.generator, self.discriminator
+        if not arch_parameters(d_net) and not arch_parameters(g_net):
+            raise ConfigError("ZeroNAS search: neither the generator nor the discriminator is a search network.")
+        # a fixed (hand-crafted) network has no alpha / beta: its architecture step (Eq. 6 or 8) is left out
+        searched = {"arch_d": bool(arch_parameters(d_net)), "arch_g": bool(arch_parameters(g_net))}
+        self.arch_roles = tuple(role for role in ARCH_ROLES if searched[role])
+        self.optimizer_roles = (*type(self).optimizer_roles, *self.arch_roles)
         for role, net in (("d", d_net), ("g", g_net)):
             partial, _ = self._optimizer_partials[role]
             self.register_optimizer(role, partial, lambda net=net: weight_parameters(net))
-        self.register_optimizer("arch_d", optimizer_arch, lambda: arch_parameters(d_net))
-        self.register_optimizer("arch_g", optimizer_arch, lambda: arch_parameters(g_net))
-        if not arch_parameters(d_net) and not arch_parameters(g_net):
-            raise ConfigError("ZeroNAS search: neither the generator nor the discriminator is a search network.")
+        for role, net in (("arch_d", d_net), ("arch_g", g_net)):
+            if searched[role]:
+                self.register_optimizer(role, optimizer_arch, lambda net=net: arch_parameters(net))
         self._halves: dict[str, torch.Tensor] = {}
 
     # -------------------------------------------------------------- the weight / architecture halves
@@ -192,16 +196,18 @@ class ZeroNASSearch:
 
     def training_step(self, batch, batch_idx):
         """One iteration of Algorithm 1 (module docstring); the loader's batch only sets the batch size."""
-        size, parts, arch_parts = batch["x"].shape[1], {}, {}
+        size, parts, arch_parts, arch_losses = batch["x"].shape[1], {}, {}, {}
         for _ in range(self.n_critic):
-            loss_arch_d = self.critic_update("arch_d", "arch", size, arch_parts)  # Eq. (6)
+            if "arch_d" in self.arch_roles:
+                arch_losses["loss_arch_d"] = self.critic_update("arch_d", "arch", size, arch_parts)  # Eq. (6)
             loss_d = self.critic_update("d", "weight", size, parts)  # Eq. (7)
-        _, fn = self.generator_objective(*self.search_batch("arch", size))
-        loss_arch_g = self.step_collecting("arch_g", fn, arch_parts)  # Eq. (8)
+        if "arch_g" in self.arch_roles:
+            _, fn = self.generator_objective(*self.search_batch("arch", size))
+            arch_losses["loss_arch_g"] = self.step_collecting("arch_g", fn, arch_parts)  # Eq. (8)
         roles, fn = self.generator_objective(*self.search_batch("weight", size))
         loss_g = self.step_collecting(roles, fn, parts)  # Eq. (9)
-        self.log_losses({"loss_d": loss_d, "loss_g": loss_g, "loss_arch_d": loss_arch_d,
-                         "loss_arch_g": loss_arch_g, **parts}, prog_bar=("loss_d", "loss_g"))
+        self.log_losses({"loss_d": loss_d, "loss_g": loss_g, **arch_losses, **parts},
+                        prog_bar=("loss_d", "loss_g"))
 
     # -------------------------------------------------------------- genotypes at every evaluation
     def on_train_epoch_end(self) -> None:
