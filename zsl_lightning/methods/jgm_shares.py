@@ -20,14 +20,20 @@ import torch
 from pytorch_lightning import Callback
 
 
-def gradient_shares(terms: Mapping[str, torch.Tensor], params: Iterable[torch.nn.Parameter]) -> dict[str, float]:
-    """``‖∇_θ term‖ / Σ_terms ‖∇_θ term‖`` for each term (θ = ``params``); a term that does not reach θ has 0."""
+def gradient_norms(terms: Mapping[str, torch.Tensor], params: Iterable[torch.nn.Parameter]) -> dict[str, float]:
+    """``‖∇_θ term‖₂`` for each term (θ = ``params``, all of them as one vector); 0 for a term that does not reach θ."""
     params = [p for p in params if p.requires_grad]
     norms = {}
     for name, term in terms.items():
         grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
         sq = sum((g.double().pow(2).sum() for g in grads if g is not None), torch.zeros((), dtype=torch.float64))
         norms[name] = float(sq.sqrt())
+    return norms
+
+
+def gradient_shares(terms: Mapping[str, torch.Tensor], params: Iterable[torch.nn.Parameter]) -> dict[str, float]:
+    """``‖∇_θ term‖ / Σ_terms ‖∇_θ term‖`` for each term: the shares add up to 1 (all 0 if no term reaches θ)."""
+    norms = gradient_norms(terms, params)
     total = sum(norms.values())
     return {k: (v / total if total > 0 else 0.0) for k, v in norms.items()}
 
