@@ -90,6 +90,21 @@ def write_xlsa17(root: Path, name: str = "TINY", *, n_classes: int = 10, n_unsee
     return d
 
 
+def write_sent_splits(d: Path, dim: int = 20, seed: int = 3) -> np.ndarray:
+    """Write ``d/sent_splits.mat`` next to ``write_xlsa17``'s files, in the layout of the f-CLSWGAN release:
+    ``att`` = ``dim`` x C "CNN-RNN sentence" embeddings (L2-normalised columns) and the same split fields as
+    ``att_splits.mat``. Returns ``att`` (dim x C)."""
+    from scipy.io import loadmat, savemat
+
+    spl = loadmat(Path(d) / "att_splits.mat")
+    n_classes = spl["att"].shape[1]
+    sent = np.random.default_rng(seed).standard_normal((dim, n_classes))  # signed, as CNN-RNN outputs are
+    sent /= np.linalg.norm(sent, axis=0, keepdims=True)
+    keep = ("trainval_loc", "train_loc", "val_loc", "test_seen_loc", "test_unseen_loc", "allclasses_names")
+    savemat(Path(d) / "sent_splits.mat", {"att": sent, **{k: spl[k] for k in keep if k in spl}})
+    return sent
+
+
 def compose_cfg(overrides: list[str], output_dir: Path, cache_dir: Path | None = None,
                 quiet: bool = True) -> DictConfig:
     """Compose conf/train.yaml like ``python train.py`` does (Hydra's runtime node included)."""

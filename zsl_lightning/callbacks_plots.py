@@ -1,7 +1,8 @@
-"""Optional plotting callbacks (``callbacks=tsne``).
+"""Optional plotting callbacks and what they share (:class:`SelectedEpochPlot`, :func:`embed_2d`).
 
-:class:`FeatureEmbeddingPlot` — Gao et al. Fig. 4: a 2-D t-SNE (or PCA) map of real and generated features
-of some unseen classes, drawn from the generator of the *selected* epoch (see :class:`FeatureEmbeddingPlot`).
+:class:`~zsl_lightning.callbacks_features.FeatureEmbeddingPlot` (``callbacks=tsne``, in
+``callbacks_features.py``; still importable from here) — t-SNE (or PCA) maps of real and generated features
+(Gao et al. Fig. 4, VS-Boost Fig. 4, ZeroNAS Fig. 4), drawn from the generator of the *selected* epoch.
 :class:`GBEAttentionMaps` — Liu et al. 2023 Fig. 7 (``callbacks=gbe_attention``): LID attention maps of a few
 evaluation images for their top-scored labels, from the same selected epoch.
 
@@ -65,89 +66,6 @@ def log_image(trainer: pl.Trainer, key: str, path: Path) -> None:
     for lg in trainer.loggers:
         if type(lg).__name__ == "WandbLogger":
             lg.log_image(key=key, images=[str(path)])
-
-
-class FeatureEmbeddingPlot(SelectedEpochPlot):
-    """Real vs generated features of up to ``max_classes`` unseen classes (``per_class`` points each).
-
-    Which weights: the end of the epoch selected for ``task`` in this phase (the pipeline sets
-    ``module.selected_epochs``: with ``eval.select=val`` the epochs chosen on validation, with
-    ``eval.select=last`` the last one). When no selection is known (``eval.select=test_best``, which
-    selects after training, or the dev phase), or when a resumed run started after the selected epoch,
-    the plot is drawn from the final weights when training ends. ``plots/features_<method>_<phase>.json``
-    records the epoch shown and why.
-
-    Args:
-        method: ``tsne`` (sklearn) or ``pca``.
-        phases: which phases to plot (``test``, ``dev``).
-        task: whose selected epoch to show (``zsl`` or ``gzsl``).
-    """
-
-    def __init__(self, method: str = "tsne", max_classes: int = 10, per_class: int = 50,
-                 phases: tuple[str, ...] = ("test",), seed: int = 0, task: str = "zsl"):
-        self.method, self.max_classes, self.per_class = method, int(max_classes), int(per_class)
-        self.phases, self.seed, self.task = tuple(phases), int(seed), str(task)
-        self.last_path: Path | None = None
-        self._drawn = False
-
-    def _plot(self, trainer: pl.Trainer, pl_module, epoch: int, why: str) -> None:
-        split = getattr(pl_module, "data", None)
-        if split is None or split.name not in self.phases or not trainer.is_global_zero:
-            return
-        self._drawn = True
-        if not hasattr(pl_module, "synthesize") or getattr(split, "label_mode", "single") != "single":
-            warnings.warn(f"{type(pl_module).__name__} does not generate single-label features: no plot")
-            return
-        g = torch.Generator().manual_seed(self.seed)
-        classes = split.unseen_classes[torch.randperm(len(split.unseen_classes), generator=g)[: self.max_classes]]
-        real, real_y = [], []
-        for c in classes.tolist():
-            rows = (split.test_unseen_y == c).nonzero().flatten()
-            rows = rows[torch.randperm(len(rows), generator=g)[: self.per_class].to(rows.device)]
-            real.append(split.test_unseen_x[rows])
-            real_y += [c] * len(rows)
-        # drawn mid-training too: leave the training run's random streams as they were
-        devices = pl_module.rng_devices()
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.seed)
-            fake = pl_module.synthesize(split.class_embeddings[classes], self.per_class)
-        transform = pl_module.feature_transform() if hasattr(pl_module, "feature_transform") else None
-        x = torch.cat(real + [fake])
-        if transform is not None:
-            with torch.no_grad():
-                x = transform(x)
-        xy = embed_2d(x, self.method, self.seed)
-        fake_y = classes.repeat_interleave(self.per_class).tolist()
-        path = Path(trainer.default_root_dir) / "plots" / f"features_{self.method}_{split.name}.png"
-        self._draw(xy, real_y, fake_y, split, path, f"epoch {epoch} ({why})")
-        path.with_suffix(".json").write_text(json.dumps({"epoch": epoch, "weights": why, "task": self.task,
-                                                         "classes": classes.tolist()}, indent=1))
-        self.last_path = path
-        log_image(trainer, f"plots/features_{self.method}", path)
-
-    def _draw(self, xy, real_y, fake_y, split, path: Path, subtitle: str = "") -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        n_real = len(real_y)
-        classes = sorted(set(real_y) | set(fake_y))
-        cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
-        fig, ax = plt.subplots(figsize=(6, 5))
-        for i, c in enumerate(classes):
-            color = cmap(i % cmap.N)
-            r = [j for j, y in enumerate(real_y) if y == c]
-            f = [n_real + j for j, y in enumerate(fake_y) if y == c]
-            name = split.class_names[c] if c < len(split.class_names) else str(c)
-            ax.scatter(xy[r, 0], xy[r, 1], s=10, color=color, marker="o", alpha=0.6, label=f"{name} real")
-            ax.scatter(xy[f, 0], xy[f, 1], s=14, color=color, marker="x", alpha=0.8)
-        ax.set_title(f"real (o) vs generated (x) unseen features, {self.method.upper()}\n{subtitle}", fontsize=9)
-        ax.legend(fontsize=6, loc="best", ncol=2)
-        fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
 
 
 class GBEAttentionMaps(SelectedEpochPlot):
@@ -251,3 +169,12 @@ class GBEAttentionMaps(SelectedEpochPlot):
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=100)
         plt.close(fig)
+
+
+def __getattr__(name: str):
+    """``callbacks_plots.FeatureEmbeddingPlot`` still resolves (it moved to ``callbacks_features``)."""
+    if name == "FeatureEmbeddingPlot":
+        from zsl_lightning.callbacks_features import FeatureEmbeddingPlot
+
+        return FeatureEmbeddingPlot
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,6 +21,7 @@ GRIDS = {
     "zeronas_table3": {"data": ["cub", "flo", "sun", "awa2"], "zeronas.networks": ["[g]", "[d]"]},
     "zeronas_fig5": {"data": ["cub", "flo", "sun", "awa2"], "fig5_source": ["cub", "flo", "sun", "awa2"]},
     "zeronas_fig6": {"data": ["cub", "flo", "sun", "awa2"], "method": ["clswgan", "zeronas"]},
+    "zeronas_fig4": {"method": ["clswgan", "zeronas"]},  # on AWA (AWA2) only
 }
 # what the command line must add besides the sweep (a mandatory value)
 EXTRA = {"zeronas_fig5": ["fig5_genotypes=/genotypes"]}
@@ -43,7 +44,7 @@ def test_first_sweep_combination_composes(tmp_path, exp):
     assert sweep_values(cfg.hydra.sweeper.params) == GRIDS[exp]  # the sweep is the grid of the table
     check_mandatory_values(cfg)
     choices = cfg.hydra.runtime.choices
-    assert cfg.task_name == exp and choices.data == "cub"
+    assert cfg.task_name == exp and choices.data == ("awa2" if exp == "zeronas_fig4" else "cub")
     if exp in ("zeronas_table1", "zeronas_table2"):
         # NAS row: method=zeronas around f-CLSWGAN, both networks searched
         assert (choices.method, choices.zeronas) == ("zeronas", "clswgan")
@@ -57,6 +58,10 @@ def test_first_sweep_combination_composes(tmp_path, exp):
     elif exp == "zeronas_fig6":
         assert choices.method == "clswgan" and cfg.eval.every == 1
         assert cfg.hydra.callbacks.zeronas_fig6_plot._target_ == "sweep.plot_zeronas_fig6.Fig6Plot"
+    elif exp == "zeronas_fig4":  # FIX first; each job saves its points, the multirun's end draws the pair
+        assert choices.method == "clswgan" and cfg.callbacks.feature_plot.save_features
+        assert cfg.callbacks.feature_plot.per_class == 100  # Sec. 4.2.2: 100 samples per unseen class
+        assert cfg.hydra.callbacks.fig4_pair._target_ == "sweep.plot_zeronas_fig4.ZeroNASFig4Plot"
 
 
 def test_table3_rows_search_one_network_each(tmp_path):

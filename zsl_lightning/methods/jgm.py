@@ -65,6 +65,7 @@ class JGM(GenerativeZSLMethod):
         use_categorizer: bool = True,
         use_percept: bool = True,
         recon_loss: str = "bce",
+        recon_reduction: str = "sum",
         conditional_discriminator: bool = False,
         syn_multiplier: Mapping | None = None,
         pretrain_categorizer: Mapping | None = None,
@@ -75,6 +76,8 @@ class JGM(GenerativeZSLMethod):
         self._classifier_batch_size = None if classifier_batch_size is None else int(classifier_batch_size)
         if recon_loss not in ("bce", "mse"):
             raise ConfigError(f"method.recon_loss must be bce | mse, got '{recon_loss}'.")
+        if recon_reduction not in ("sum", "mean"):
+            raise ConfigError(f"method.recon_reduction must be sum | mean, got '{recon_reduction}'.")
         if not (use_cvae or use_cgan):
             raise ConfigError("jgm needs the CVAE or the CGAN branch (use_cvae / use_cgan); both are off.")
         if not (use_cvae or use_categorizer or use_cgan):
@@ -85,6 +88,7 @@ class JGM(GenerativeZSLMethod):
         self.use_percept = bool(use_percept) and self.use_cvae and (self.use_cgan or self.use_categorizer)
         self.alpha, self.beta = float(alpha), float(beta)
         self.recon_loss, self.conditional_discriminator = recon_loss, bool(conditional_discriminator)
+        self.recon_reduction = recon_reduction
         if getattr(encoder, "latent_dim", self.noise_dim) != self.noise_dim:
             raise ConfigError("method.encoder.latent_dim must equal method.noise_dim (d_z).")
         self.encoder, self.generator, self.discriminator = encoder, generator, discriminator
@@ -157,10 +161,13 @@ class JGM(GenerativeZSLMethod):
         return out
 
     def _recon(self, x_f, x) -> torch.Tensor:
-        """Eq. (5): −log p_G(x_s | z_f, a_s): Bernoulli (BCE, default) or Gaussian (squared error)."""
+        """Eq. (5): −log p_G(x_s | z_f, a_s): Bernoulli (BCE, default) or Gaussian (squared error), summed over
+        the feature dimensions (``recon_reduction: sum``) or averaged over them (``mean``: the sum / D)."""
         if self.recon_loss == "bce":
-            return vae_bce_loss(x_f, x)
-        return F.mse_loss(x_f, x, reduction="sum") / x.shape[0]
+            loss = vae_bce_loss(x_f, x)
+        else:
+            loss = F.mse_loss(x_f, x, reduction="sum") / x.shape[0]
+        return loss if self.recon_reduction == "sum" else loss / x.shape[1]
 
     def _percept(self, x, x_f, a) -> torch.Tensor:
         """Eq. (9) on the last hidden layers of D and C (the branches that are switched on)."""
@@ -171,19 +178,23 @@ class JGM(GenerativeZSLMethod):
             feats.append((self.categorizer.forward_with_hidden(x)[1], self.categorizer.forward_with_hidden(x_f)[1]))
         return sum(perceptual_loss(r.detach(), f) for r, f in feats)
 
+    def _encoder_raw(self, x, a, eps, z_p) -> dict[str, torch.Tensor]:
+        o = self._forward(x, a, eps, z_p)
+        raw = {"kl": gaussian_kl(o["mu"], o["logvar"]), "recon": self._recon(o["x_f"], x)}
+        if self.use_percept:
+            raw["percept"] = self._percept(x, o["x_f"], a)
+        return raw
+
+    def encoder_terms(self, x, a, eps, z_p) -> dict[str, torch.Tensor]:
+        """The weighted terms of Eq. (11), in summation order: ``kl``, ``recon``, ``percept`` (β L_percept)."""
+        return self._weighted(self._encoder_raw(x, a, eps, z_p))
+
     def encoder_loss(self, x, a, eps, z_p) -> tuple[torch.Tensor, dict]:
         """Eq. (11): ``L_KL + L_recon + β L_percept``."""
-        o = self._forward(x, a, eps, z_p)
-        kl, recon = gaussian_kl(o["mu"], o["logvar"]), self._recon(o["x_f"], x)
-        loss, parts = kl + recon, {"loss_kl": kl.detach(), "loss_recon": recon.detach()}
-        if self.use_percept:
-            pc = self._percept(x, o["x_f"], a)
-            loss = loss + self.beta * pc
-            parts["loss_percept"] = pc.detach()
-        return loss, parts
+        raw = self._encoder_raw(x, a, eps, z_p)
+        return _total(self._weighted(raw)), {f"loss_{k}": v.detach() for k, v in raw.items()}
 
-    def generator_loss(self, x, a, y_local, eps, z_p) -> tuple[torch.Tensor, dict]:
-        """Eq. (12): ``L_recon + α L_G + β L_percept`` with L_G of Eq. (6)."""
+    def _generator_raw(self, x, a, y_local, eps, z_p) -> dict[str, torch.Tensor]:
         o = self._forward(x, a, eps, z_p)
         fakes = [o["x_p"]] + ([o["x_f"]] if self.use_cvae else [])
         l_g = x.new_zeros(())
@@ -192,13 +203,28 @@ class JGM(GenerativeZSLMethod):
                 l_g = l_g + standard_gan_generator_loss(self._d(fake, a)[0])
             if self.use_categorizer:
                 l_g = l_g + F.cross_entropy(self.categorizer(fake), y_local)
-        loss, parts = self.alpha * l_g, {"loss_gan_g": l_g.detach()}
+        raw = {"gan": l_g}
         if self.use_cvae:
-            recon = self._recon(o["x_f"], x)
-            loss = loss + recon
+            raw["recon"] = self._recon(o["x_f"], x)
             if self.use_percept:
-                loss = loss + self.beta * self._percept(x, o["x_f"], a)
-        return loss, parts
+                raw["percept"] = self._percept(x, o["x_f"], a)
+        return raw
+
+    def generator_terms(self, x, a, y_local, eps, z_p) -> dict[str, torch.Tensor]:
+        """The weighted terms of Eq. (12), in summation order: ``gan`` (α L_G, Eq. 6), then with the CVAE
+        ``recon`` (L_recon) and ``percept`` (β L_percept). ``scripts/jgm_grad_shares.py`` measures each
+        term's share of G's gradient."""
+        return self._weighted(self._generator_raw(x, a, y_local, eps, z_p))
+
+    def generator_loss(self, x, a, y_local, eps, z_p) -> tuple[torch.Tensor, dict]:
+        """Eq. (12): ``L_recon + α L_G + β L_percept`` with L_G of Eq. (6)."""
+        raw = self._generator_raw(x, a, y_local, eps, z_p)
+        return _total(self._weighted(raw)), {"loss_gan_g": raw["gan"].detach()}
+
+    def _weighted(self, raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """α on L_G (Eq. 12), β on L_percept (Eqs. 11-12); L_KL and L_recon unweighted."""
+        weight = {"gan": self.alpha, "percept": self.beta}
+        return {k: weight[k] * v if k in weight else v for k, v in raw.items()}
 
     def discriminator_loss(self, x, a, fakes) -> torch.Tensor:
         """Eq. (7): ``−log D(x_s) − Σ_fake log(1 − D(fake))`` (fakes detached)."""
@@ -242,3 +268,12 @@ class JGM(GenerativeZSLMethod):
         """The optimizers of the branches that are switched on, in the order e, g, d, c."""
         active = {"e": self.use_cvae, "g": True, "d": self.use_cgan, "c": self.use_categorizer}
         return tuple(r for r in ("e", "g", "d", "c") if active[r])
+
+
+def _total(terms: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Σ terms, added left to right in the dict's order (the order fixes the float result)."""
+    values = list(terms.values())
+    total = values[0]
+    for v in values[1:]:
+        total = total + v
+    return total
