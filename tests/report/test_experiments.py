@@ -23,11 +23,18 @@ MAPS = ["data=synthetic_maps", "data.generator.num_train=240", "data.generator.n
 #: ("++": also in the FIX jobs of a sweep, whose zeronas node lacks these keys)
 NAS = ["++zeronas.widths_g=[8,8,8,16]", "++zeronas.widths_d=[16,8,8,8]", "++zeronas.epochs=1",
        "++zeronas.eval_every=1", "++zeronas.steps_per_epoch=2"]
+#: debug=fast drops the callbacks: the figure experiments put their t-SNE plot back (few points: t-SNE in a second)
+PLOT = ["++callbacks.feature_plot._target_=zsl_lightning.callbacks_features.FeatureEmbeddingPlot",
+        "++callbacks.feature_plot.per_class=6", "++callbacks.feature_plot.max_classes=3",
+        "++callbacks.feature_plot.max_all_classes=6"]
+VS_PANELS = "++callbacks.feature_plot.panels=[unseen_original,unseen_refined,classes_original,classes_refined]"
 #: the data axis moved to the embedded benchmark; sweep axes that only exist for real data restricted
 OVERRIDES = {
     "gbe_fig6": [*MAPS, "method.model.n_groups=2", "method.loss.lam=0.0,0.3"],
     "gbe_table1": MAPS, "gbe_table2": MAPS, "gbe_table3": MAPS, "gbe_table4": MAPS,
-    "jgm_fig3": [*SINGLE, "fig3_k=1,2"], "jgm_table2": SINGLE, "jgm_table3": SINGLE,
+    "jgm_fig3": [*SINGLE, "fig3_k=1,2"], "jgm_fig4": SINGLE + PLOT, "jgm_table2": SINGLE, "jgm_table3": SINGLE,
+    "clswgan_paper": SINGLE, "vs_boost_fig4": [*SINGLE, *PLOT, VS_PANELS],
+    "zeronas_fig4": [*SINGLE, *NAS, *PLOT, "++callbacks.feature_plot.save_features=true"],
     "mlzsl_table1": ML, "mlzsl_table2": ML, "mlzsl_table3": ML, "mlzsl_table4": ML,
     "reference_single_label": SINGLE,
     "vs_boost_table2": SINGLE, "vs_boost_table3": SINGLE, "vs_boost_table4": SINGLE,
@@ -87,6 +94,15 @@ def check_figure(spec, out: Path) -> None:
     assert (out / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def check_images(spec, out: Path) -> None:
+    lines = list(csv.DictReader((out / "table.csv").open()))
+    assert lines and {r["status"] for r in lines} == {"ok"}, f"{spec.id}: {lines[:3]}"
+    assert {r["seed"] for r in lines} == {"0", "1"}
+    for r in lines:
+        assert (out / r["file"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert r["epoch"] != ""  # the side file says which (validation-selected) epoch the picture shows
+
+
 def _marks(e):
     marks = [] if e in FAST else [pytest.mark.slow]
     if e in BROKEN:
@@ -111,5 +127,7 @@ def test_experiment_multirun_collates_into_the_paper_table(experiment, tmp_path,
         out = sweep / "paper_tables" / spec.id
         if spec.kind == "figure":
             check_figure(spec, out)
+        elif spec.kind == "images":
+            check_images(spec, out)
         else:
             check_table(spec, out, _embedded(OVERRIDES[experiment]), experiment in FAILS)

@@ -1,7 +1,8 @@
 """Collate multirun directories into files, and the Hydra callback that does it when a multirun ends.
 
 For each table ``<id>`` the output directory gets ``<id>/table.md``, ``table.csv``, ``table.tex``; for each
-figure ``<id>/figure.png``, ``points.csv`` and ``table.md`` (the points as a table).
+figure ``<id>/figure.png``, ``points.csv`` and ``table.md`` (the points as a table); for ``kind: images`` the
+jobs' own pictures and an index ``table.md`` / ``table.csv``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from zsl_lightning.errors import ConfigError
-from zsl_lightning.report import figures, render
+from zsl_lightning.report import figures, images, render
 from zsl_lightning.report.collate import collate, experiment_of, read_jobs
 from zsl_lightning.report.paper import TableSpec, get_table, load_papers, tables_for_experiment
 
@@ -41,7 +42,9 @@ def collate_dirs(roots: list[Path], out: Path, table_ids: list[str] | None = Non
     for spec in chosen:
         d = Path(out) / spec.id
         d.mkdir(parents=True, exist_ok=True)
-        if spec.kind == "figure":
+        if spec.kind == "images":
+            files = images.collect_images(spec, jobs, d)
+        elif spec.kind == "figure":
             points = figures.figure_points(spec, jobs)
             (d / "points.csv").write_text(figures.points_csv(points))
             (d / "table.md").write_text(figures.points_markdown(spec, points))

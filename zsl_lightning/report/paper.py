@@ -23,7 +23,9 @@ A file holds one paper::
 
 ``match`` keys are read from a job's command-line overrides, then its config-group choices, then
 results.json (``method``, ``data``, ``variant``), then config_resolved.yaml (dotted paths). A figure has
-``figure:`` (:mod:`zsl_lightning.report.figures`) instead of paper cells.
+``figure:`` (:mod:`zsl_lightning.report.figures`) instead of paper cells. ``kind: images`` (pictures each job
+draws, e.g. t-SNE panels) has ``images: [<glob under a job dir>, ...]``, optional rows / columns to label the
+jobs, and no panels or paper cells (:mod:`zsl_lightning.report.images`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from pathlib import Path
 from zsl_lightning.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-KINDS = ("table", "figure")
+KINDS = ("table", "figure", "images")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class TableSpec:
     docs: tuple[str, ...] = ()
     notes: str = ""
     figure: dict | None = None
+    #: kind ``images``: glob patterns (relative to a job directory) of the pictures each job draws
+    images: tuple[str, ...] = ()
     file: Path | None = None
 
     @property
@@ -120,14 +124,17 @@ def _spec(tid: str, t: dict, paper: str, file: Path) -> TableSpec:
         raise ConfigError(f"{where}.kind: '{kind}' is not one of {KINDS}")
     experiments = _need(t, "experiments", where, list)
     panels = []
-    for i, p in enumerate(_need(t, "panels", where, list)):
+    for i, p in enumerate(_need(t, "panels", where, list) if kind != "images" else []):
         pw = f"{where}.panels[{i}]"
         metrics = _need(p, "metrics", pw, list) if isinstance(p, dict) else None
         if not metrics:
             raise ConfigError(f"{pw}: needs a non-empty 'metrics' list of results.json headline keys")
         panels.append(Panel(str(p.get("title", "")), tuple(str(m) for m in metrics)))
-    if not panels:
+    if not panels and kind != "images":
         raise ConfigError(f"{where}.panels: at least one panel is needed")
+    images = t.get("images") or []
+    if kind == "images" and (not isinstance(images, list) or not images):
+        raise ConfigError(f"{where}.images: kind images needs a list of file patterns, e.g. [plots/*.png]")
     columns = tuple(_axis(c, f"{where}.columns[{i}]", False) for i, c in enumerate(t.get("columns") or []))
     rows_raw = t.get("rows") or []
     rows = tuple(_axis(r, f"{where}.rows[{i}]", True) for i, r in enumerate(rows_raw))
@@ -138,7 +145,8 @@ def _spec(tid: str, t: dict, paper: str, file: Path) -> TableSpec:
             raise ConfigError(f"{where}.{what}: labels must be unique, repeated: {sorted(dup)}")
     spec = TableSpec(tid, paper, str(t.get("title", "")), kind, tuple(str(e) for e in experiments),
                      tuple(panels), rows, columns, decimals=int(t.get("decimals", 1)), docs=_docs(t.get("doc"), where),
-                     notes=str(t.get("notes") or ""), figure=t.get("figure"), file=file)
+                     notes=str(t.get("notes") or ""), figure=t.get("figure"),
+                     images=tuple(str(i) for i in images), file=file)
     if kind == "table" and (not rows or not columns):
         raise ConfigError(f"{where}: a table needs 'rows' and 'columns'")
     if kind == "figure" and not isinstance(spec.figure, dict):
