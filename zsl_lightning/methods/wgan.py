@@ -13,7 +13,6 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from zsl_lightning.errors import ConfigError
 from zsl_lightning.losses import gradient_penalty, wgan_critic_loss
 from zsl_lightning.methods.conditioning import Condition, as_condition
 from zsl_lightning.methods.generative import GenerativeZSLMethod
@@ -32,23 +31,14 @@ class WGANMethod(GenerativeZSLMethod):
         gamma_d: scale of the critic's loss (f-VAEGAN's released ``--gammaD``; 1 = the papers).
         adaptive_gp: tf-VAEGAN's adaptive λ — ×1.1 when the mean penalty of a step exceeds 1.05, ÷1.1 below
             1.001 (off: the papers use a fixed λ = 10).
-        batched_fakes: make the fakes of all ``n_critic`` critic batches with one generator forward before the
-            critic loop (G does not change during it). Same distribution, but the noise is drawn before the
-            critics' own draws (gradient-penalty α), so the random stream — and the numbers — differ from the
-            default (one forward per batch, the released code's order). Refused for a generator with
-            BatchNorm (its statistics would span all batches) and for methods with a per-batch hook
-            (:meth:`before_critic_batch`, tf-VAEGAN).
     """
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, optimizer_g: Callable, optimizer_d: Callable,
                  n_critic: int = 5, lambda_gp: float = 10.0, gamma_d: float = 1.0, adaptive_gp: bool = False,
-                 batched_fakes: bool = False, **kw):
+                 **kw):
         super().__init__(**kw)
         self.generator, self.discriminator = generator, discriminator
         self.n_critic, self.gamma_d, self.adaptive_gp = int(n_critic), float(gamma_d), bool(adaptive_gp)
-        self.batched_fakes = bool(batched_fakes)
-        if self.batched_fakes:
-            check_batched_fakes(self)
         self.register_buffer("lambda_gp", torch.tensor(float(lambda_gp), dtype=torch.float64))  # exact λ
         self.register_optimizer("d", optimizer_d, self.discriminator.parameters)
         self.register_optimizer("g", optimizer_g, self.generator.parameters)
@@ -65,14 +55,6 @@ class WGANMethod(GenerativeZSLMethod):
         """The critic's fakes: ``G(z, c)`` with prior noise (f-VAEGAN may decode encoded noise instead)."""
         return self.generate(self.sample_noise(len(cond)), cond)
 
-    @torch.no_grad()
-    def fakes_of_step(self, x_all: torch.Tensor, t_all: torch.Tensor) -> torch.Tensor:
-        """``method.batched_fakes``: the fakes of every critic batch of the step (k × B × ...) from one
-        :meth:`make_fake` call on the k·B rows (G is fixed during the critic loop)."""
-        k, b = x_all.shape[:2]
-        fake = self.make_fake(x_all.flatten(0, 1), self.condition(t_all.flatten(0, 1)))
-        return fake.unflatten(0, (k, b))
-
     def before_critic_batch(self, x: torch.Tensor, cond: Condition, parts: dict) -> None:
         """Hook run on each critic batch before its fakes are made (tf-VAEGAN trains its semantic decoder on
         the real batch here). Default: nothing."""
@@ -82,15 +64,11 @@ class WGANMethod(GenerativeZSLMethod):
         last critic loss and the last batch's features, condition and target (for the generator update)."""
         x_all, t_all = batch["x"], batch["target"]
         infos, loss = [], None
-        fakes = self.fakes_of_step(x_all, t_all) if self.batched_fakes else None
         for i in range(x_all.shape[0]):
             x, cond = x_all[i], self.condition(t_all[i])
             self.before_critic_batch(x, cond, parts)
-            if fakes is not None:
-                fake = fakes[i]
-            else:
-                with torch.no_grad():
-                    fake = self.make_fake(x, cond)
+            with torch.no_grad():
+                fake = self.make_fake(x, cond)
 
             def run(x=x, cond=cond, fake=fake):
                 value, info = self.critic_loss(x, cond, fake)
@@ -107,14 +85,3 @@ class WGANMethod(GenerativeZSLMethod):
                 self.lambda_gp.div_(1.1)
             parts["lambda_gp"] = self.lambda_gp.clone()
         return loss, x_all[-1], cond, t_all[-1]
-
-
-def check_batched_fakes(method: WGANMethod) -> None:
-    """``method.batched_fakes=true`` only where one forward on k·B rows computes what k forwards would."""
-    name = type(method).__name__
-    if type(method).before_critic_batch is not WGANMethod.before_critic_batch:
-        raise ConfigError(f"method.batched_fakes=true: {name} runs a step between critic batches "
-                          "(before_critic_batch), so its fakes cannot be made ahead; set method.batched_fakes=false.")
-    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in method.generator.modules()):
-        raise ConfigError(f"method.batched_fakes=true: {name}'s generator has BatchNorm layers, whose batch "
-                          "statistics would span all critic batches; set method.batched_fakes=false.")
