@@ -51,12 +51,14 @@ def test_the_joblib_launcher_config_gives_its_n_jobs(tmp_path):
     assert launcher_jobs(compose_cfg(["hydra.mode=MULTIRUN"], tmp_path).hydra, cores=2) == 1  # basic launcher
 
 
-def test_configure_threads_sets_torch_and_validates(tmp_path, monkeypatch):
+def test_configure_threads_sets_torch_logs_and_validates(tmp_path, monkeypatch, caplog):
     before = torch.get_num_threads()
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     try:
-        assert configure_threads(OmegaConf.create({"threads": 1})) == 1
+        with caplog.at_level("INFO", logger="zsl_lightning.utils.env"):
+            assert configure_threads(OmegaConf.create({"threads": 1})) == 1
         assert torch.get_num_threads() == 1
+        assert "CPU threads: 1 intra-op (threads=;" in caplog.text
         monkeypatch.setenv("OMP_NUM_THREADS", "1")
         assert configure_threads(OmegaConf.create({"threads": None})) == 1
         with pytest.raises(ConfigError, match="threads=0"):

@@ -1,4 +1,4 @@
-"""The process around a run: W&B mode, log filters, matmul precision, which rank writes files."""
+"""The process around a run: W&B mode, log filters, matmul precision, CPU threads, which rank writes files."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def choose_threads(cores: int, n_jobs: int = 1, threads: int | None = None,
         return int(threads), "threads="
     if env and env.strip().isdigit() and int(env) > 0:
         return int(env), "OMP_NUM_THREADS"
-    return max(1, cores // max(1, n_jobs)), f"{cores} cores ÷ {n_jobs} concurrent job(s)"
+    return max(1, cores // max(1, n_jobs)), "cores ÷ concurrent jobs"
 
 
 def process_cores() -> int:
@@ -109,5 +109,7 @@ def configure_threads(cfg: DictConfig) -> int:
             torch.set_num_interop_threads(1)
         except RuntimeError:  # inter-op work already ran in this process
             pass
-    log.info("CPU threads: %d intra-op (%s), %d inter-op", n, why, torch.get_num_interop_threads())
+    # joblib's loky workers inherit OMP_NUM_THREADS = cores // n_jobs from joblib: the same number
+    log.info("CPU threads: %d intra-op (%s; %d cores in this process's affinity, %d concurrent job(s)), %d inter-op",
+             n, why, cores, n_jobs, torch.get_num_interop_threads())
     return n
