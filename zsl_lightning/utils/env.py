@@ -110,6 +110,7 @@ def configure_threads(cfg: DictConfig) -> int:
         except RuntimeError:  # inter-op work already ran in this process
             pass
     # joblib's loky workers inherit OMP_NUM_THREADS = cores // n_jobs from joblib: the same number
-    log.info("CPU threads: %d intra-op (%s; %d cores in this process's affinity, %d concurrent job(s)), %d inter-op",
-             n, why, cores, n_jobs, torch.get_num_interop_threads())
+    log.info("CPU threads: %d intra-op (%s; %d cores in this process's affinity, %d concurrent job(s)), %d inter-op, "
+             "OpenMP wait policy %s", n, why, cores, n_jobs, torch.get_num_interop_threads(),
+             os.environ.get("OMP_WAIT_POLICY", "default (spin)"))
     return n
