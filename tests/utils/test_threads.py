@@ -65,3 +65,21 @@ def test_configure_threads_sets_torch_logs_and_validates(tmp_path, monkeypatch, 
             configure_threads(OmegaConf.create({"threads": 0}))
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("user", [None, "ACTIVE"])
+def test_train_py_makes_idle_openmp_threads_sleep_before_torch_loads(user):
+    """libgomp reads OMP_WAIT_POLICY when torch loads: train.py must set it first, and keep a user's value."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if user:
+        env["OMP_WAIT_POLICY"] = user
+    code = ("import os, runpy, sys; runpy.run_path('train.py', run_name='imported'); "
+            "print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [user or "PASSIVE", "False"]
