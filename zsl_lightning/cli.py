@@ -39,12 +39,14 @@ def main_entry(cfg: DictConfig) -> float | None:
     from omegaconf.errors import MissingMandatoryValue
 
     from zsl_lightning.pipeline import run
+    from zsl_lightning.utils.env import configure_threads
 
     job = multirun_job()
     if job is not None:  # a rerun of this job into the same sweep directory starts clean
         (Path(job["dir"]) / FAILED_FILE).unlink(missing_ok=True)
     try:
         try:
+            configure_threads(cfg)  # before any parallel work: inter-op threads cannot change after it
             results = run(cfg)
             return objective(cfg, results)
         except MissingMandatoryValue as e:  # a ??? reached through an interpolation: still the user's config

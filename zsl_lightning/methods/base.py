@@ -54,6 +54,8 @@ class EvalSettings:
     syn_num: int = 300
     gzsl_seen: str = "real"  # real | synthetic | both: seen-class features of the GZSL classifier
     calibrated_stacking: float = 0.0
+    # single-label: the ZSL and GZSL classifiers share one synthetic unseen set (changes numbers; off)
+    share_synthesis: bool = False
     classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
     monitor: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # label-mode specific settings (e.g. multi-label top-K)

@@ -75,6 +75,7 @@ class GenerativeZSLMethod(ZSLMethod):
         self.syn_per_set, self.gzsl_real, self.zsl_sets = int(syn_per_set), bool(gzsl_real), zsl_sets
         self.gzsl_real_rows = None if gzsl_real_rows is None else int(gzsl_real_rows)
         self._pool_cache: tuple | None = None
+        self._shared_synthesis: dict | None = None  # eval.share_synthesis, during an evaluation only
 
     # ------------------------------------------------------------------ conditioning and synthesis
     def condition(self, target: torch.Tensor) -> Condition:
@@ -139,7 +140,7 @@ class GenerativeZSLMethod(ZSLMethod):
         """Single-label: features and global class ids the final classifier of ``task`` trains on."""
         n = self.num_synthetic(split, task)
         unseen = split.unseen_classes
-        syn_x = self.synthesize(split.class_embeddings[unseen], n)
+        syn_x = self.unseen_synthetic(split, n)
         syn_y = unseen.repeat_interleave(n)
         if task == "zsl":
             return syn_x, syn_y
@@ -152,6 +153,28 @@ class GenerativeZSLMethod(ZSLMethod):
             parts_x.append(self.synthesize(split.class_embeddings[seen], n))
             parts_y.append(seen.repeat_interleave(n))
         return torch.cat(parts_x + [syn_x]), torch.cat(parts_y + [syn_y])
+
+    def unseen_synthetic(self, split, n: int) -> torch.Tensor:
+        """``n`` synthetic features per unseen class (single-label). With ``eval.share_synthesis`` the ZSL and
+        GZSL classifiers of one evaluation train on the same set when they ask for the same ``n`` (one
+        synthesis instead of two); off by default: the GZSL classifier then gets its own draw, as in the
+        released code, and sharing changes the numbers."""
+        share = self._shared_synthesis is not None and bool(self.eval_cfg.share_synthesis)
+        key = (id(split), n)
+        if share and key in self._shared_synthesis:
+            return self._shared_synthesis[key]
+        x = self.synthesize(split.class_embeddings[split.unseen_classes], n)
+        if share:
+            self._shared_synthesis = {key: x}  # one set at a time: never two held for sharing
+        return x
+
+    def evaluate(self, split) -> dict[str, float]:
+        """The base evaluation; a set shared between its ZSL and GZSL classifiers lives only during it."""
+        self._shared_synthesis = {}
+        try:
+            return super().evaluate(split)
+        finally:
+            self._shared_synthesis = None
 
     def label_pool(self, split) -> torch.Tensor:
         """Multi-label: the label-set pool of this evaluation (built once per evaluation, seeded by the epoch)."""

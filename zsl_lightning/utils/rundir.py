@@ -39,13 +39,14 @@ def write_resolved_config(out: Path, cfg: DictConfig) -> None:
     atomic_write_text(out / "config_resolved.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved_config(cfg))))
 
 
-#: config keys that do not change what a run computes: where files go, what is printed or logged, and
-#: what only ends a run early (eval.dev_only). Everything else is part of the fingerprint.
+#: config keys that do not change what a run computes: where files go, what is printed or logged, what only
+#: ends a run early (eval.dev_only), and how many CPU threads compute it (``threads``: the automatic choice is
+#: not in the config either). Everything else is part of the fingerprint.
 FINGERPRINT_EXCLUDE = ("hydra", "paths", "resume", "ckpt_path", "print_config", "logger", "callbacks", "tags",
                        "task_name", "optimized_metric", "data_info", "data.root", "data.cache_dir", "eval.dev_only",
                        "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.log_every_n_steps",
                        # the same computation, compiled or eager: a compiled run resumes eagerly and vice versa
-                       "trainer.compile", "trainer.cuda_graphs")
+                       "trainer.compile", "trainer.cuda_graphs", "threads")
 
 
 def fingerprinted_config(cfg: DictConfig) -> dict:

@@ -1,7 +1,7 @@
 """Type checks of the composed config before anything is loaded: every literal value of the ``method`` and ``data``
 nodes against the constructor annotations of the class their ``_target_`` names (and of its bases, which take
 the rest as ``**kwargs``), ``eval`` against :class:`~zsl_lightning.methods.base.EvalSettings`, the pipeline's own
-``trainer`` options (``compile``, ``cuda_graphs``: bool) and the seed.
+``trainer`` options (``compile``, ``cuda_graphs``: bool), the seed and ``threads``.
 
 Only plain annotations are checked (``int``, ``float``, ``str``, ``bool`` and their ``| None``); anything else
 (callables, nested nodes, lists) and interpolations (``${data_info.*}`` is not known yet) are left to the
@@ -122,9 +122,17 @@ def check_seed(cfg: DictConfig) -> None:
         raise ConfigError(f"seed={seed!r}: the seed must be a non-negative integer below 2**32 (e.g. seed=0).")
 
 
+def check_threads(cfg: DictConfig) -> None:
+    threads = cfg.get("threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"threads={threads!r}: the CPU threads of a run must be a positive integer (e.g. threads=1), "
+                          "or null to choose cores ÷ concurrent jobs.")
+
+
 def check_config_types(cfg: DictConfig) -> None:
     """Every check of this module, in the order a user reads the command line."""
     check_seed(cfg)
+    check_threads(cfg)
     check_target_node(cfg, "method")
     check_target_node(cfg, "data")
     check_eval(cfg)
