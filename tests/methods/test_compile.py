@@ -117,3 +117,4 @@ def test_compiled_and_eager_runs_share_a_fingerprint(tmp_path):
                              "num_seen": 2, "num_unseen": 1, "name": "x", "label_mode": "single"}
         prints.append(config_fingerprint(cfg))
     assert prints[0] == prints[1] != prints[2]
+

@@ -168,11 +168,11 @@ class GenerativeZSLMethod(ZSLMethod):
             self._shared_synthesis = {key: x}  # one set at a time: never two held for sharing
         return x
 
-    def evaluate(self, split) -> dict[str, float]:
+    def evaluate(self, split, details: dict | None = None) -> dict[str, float]:
         """The base evaluation; a set shared between its ZSL and GZSL classifiers lives only during it."""
         self._shared_synthesis = {}
         try:
-            return super().evaluate(split)
+            return super().evaluate(split, details)
         finally:
             self._shared_synthesis = None
 

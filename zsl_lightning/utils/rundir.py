@@ -48,17 +48,28 @@ FINGERPRINT_EXCLUDE = ("hydra", "paths", "resume", "ckpt_path", "print_config", 
                        # the same computation, compiled or eager: a compiled run resumes eagerly and vice versa
                        "trainer.compile", "trainer.cuda_graphs", "threads")
 
+#: keys added after runs already existed, at the value that computes what those runs computed: left out of the
+#: fingerprint at that value, so a run directory made before the key existed still resumes
+FINGERPRINT_NEUTRAL = {"eval.share_synthesis": False, "method.recon_reduction": "sum", "data.mode": "zsl",
+                       "data.standard_labels_key": "labels_81"}
+
+
+def _pop(conf: dict, key: str, only_if=...) -> None:
+    *parents, leaf = key.split(".")
+    node = conf
+    for k in parents:
+        node = node.get(k) if isinstance(node, dict) else None
+    if isinstance(node, dict) and leaf in node and (only_if is ... or node[leaf] == only_if):
+        node.pop(leaf)
+
 
 def fingerprinted_config(cfg: DictConfig) -> dict:
-    """The resolved config without :data:`FINGERPRINT_EXCLUDE`."""
+    """The resolved config without :data:`FINGERPRINT_EXCLUDE` (and :data:`FINGERPRINT_NEUTRAL` at its value)."""
     conf = resolved_config(cfg)
     for key in FINGERPRINT_EXCLUDE:
-        *parents, leaf = key.split(".")
-        node = conf
-        for k in parents:
-            node = node.get(k) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(leaf, None)
+        _pop(conf, key)
+    for key, value in FINGERPRINT_NEUTRAL.items():
+        _pop(conf, key, value)
     return conf
 
 
