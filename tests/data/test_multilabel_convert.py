@@ -108,6 +108,7 @@ def test_convert_nuswide_standard(tmp_path):
     conv = _script("convert_nuswide_standard")
     root = generate_nuswide_layout(tmp_path / "NUS-WIDE", num_seen=12, num_unseen=4, num_train=60, num_test=20,
                                    feature_dim=8, num_topics=3)
+    (root / STANDARD_FILES["nuswide"]).unlink()  # the generator's own Table-4 file: the released files lack it
     concepts = read_lines(root / NUSWIDE_FILES["concepts"])
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, (60, 4))

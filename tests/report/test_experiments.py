@@ -45,7 +45,7 @@ OVERRIDES = {
 CANNOT = {"zeronas_fig5": "needs genotype files from a ZeroNAS search + sweep/zeronas_transfer.py (fig5_genotypes)"}
 #: experiments whose jobs fail here with a user error (the multirun exits 2): their table must still collate,
 #: every cell of ours "missing"
-FAILS = {"mlzsl_table4": "the embedded multi-label benchmark has no data.mode=standard (Table 4's 81-label mode)"}
+FAILS: dict[str, str] = {}
 #: experiments that crash here today (a bug outside the collation): strict xfail, so a fix shows up
 BROKEN: dict[str, str] = {}
 FAST = {"jgm_table2", "mlzsl_table3"}

@@ -15,7 +15,12 @@ How images are made (all seeded):
   ReLU(Σ_j w_j p_j / √n + c + σ ε) over its labels j (w_j ~ U(0.5, 1.5));
 * training files annotate only the seen labels (+1/-1; unseen labels in training images stay
   unannotated, as in NUS-WIDE); the ZSL and GZSL test files share features; GZSL labels have a
-  ``unknown_fraction`` of 0 (unknown) entries in the seen columns.
+  ``unknown_fraction`` of 0 (unknown) entries in the seen columns;
+* ``data.mode=standard`` (Gupta et al. Table 4) reads one more file, ``nus_std_train_vgg19.h5``, in the layout
+  scripts/convert_nuswide_standard.py writes for the real NUS-WIDE: the training features (a copy, not an
+  external link: 1.5 MB) and ``labels_81``, the same training images' labels over the U unseen labels
+  (int8 +1/-1, fully annotated like the ZSL test file; Concepts81 order). The generator draws them anyway;
+  writing them changes no draw and no byte of the other files (generator version 2).
 """
 
 from __future__ import annotations
@@ -31,11 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-from zsl_lightning.data.multi_label import MultiLabelDataModule
-from zsl_lightning.data.multilabel_format import NUSWIDE_FILES, RESOURCES, read_lines
+from zsl_lightning.data.multi_label import MultiLabelDataModule, StandardMode
+from zsl_lightning.data.multilabel_benchmark import StandardMultiLabelBenchmark
+from zsl_lightning.data.multilabel_format import NUSWIDE_FILES, RESOURCES, STANDARD_FILES, read_lines
 from zsl_lightning.errors import ConfigError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: also nus_std_train_vgg19.h5 (data.mode=standard); the other files are unchanged
+STANDARD_LABELS_KEY = "labels_81"  # the name NUS-WIDE's standard-mode training labels have
 
 
 @dataclass
@@ -128,11 +135,17 @@ def generate_nuswide_layout(out: str | Path, *, seed: int = 0, num_seen: int = 2
         with h5py.File(out / NUSWIDE_FILES[key], "w") as f:
             f.create_dataset("features", data=x, chunks=(min(len(x), 1024), x.shape[1]))
             f.create_dataset("labels", data=y.astype(np.float32))
+    with h5py.File(out / STANDARD_FILES["nuswide"], "w") as f:  # data.mode=standard: the unseen labels of x_tr
+        f.create_dataset("features", data=x_tr, chunks=(min(len(x_tr), 1024), x_tr.shape[1]))
+        f.create_dataset(STANDARD_LABELS_KEY, data=pm(y_tr[:, num_seen:]),
+                         chunks=(min(len(x_tr), 8192), num_unseen))
+        f.attrs["concepts"] = np.array(picked.unseen_names, dtype=h5py.string_dtype())
     return out
 
 
 class SyntheticMultiLabelDataModule(MultiLabelDataModule):
-    """``data=synthetic_ml``: generates (once, cached by its parameters) and loads the embedded benchmark."""
+    """``data=synthetic_ml``: generates (once, cached by its parameters) and loads the embedded benchmark;
+    ``data.mode=standard`` builds :class:`StandardSyntheticMultiLabelDataModule`."""
 
     def __init__(self, cache_dir: str, generator: dict | None = None, **kwargs):
         self.generator_kwargs = dict(generator or {})
@@ -154,3 +167,14 @@ class SyntheticMultiLabelDataModule(MultiLabelDataModule):
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         super()._load()
+
+
+class StandardSyntheticMultiLabelDataModule(StandardMode, SyntheticMultiLabelDataModule):
+    """``data=synthetic_ml data.mode=standard`` (Gupta et al. Table 4): the embedded benchmark's U unseen labels
+    as the only labels, trained from ``nus_std_train_vgg19.h5``'s ``labels_81`` (the training images' unseen
+    labels), tested on the ZSL test images with one of them (metrics ``std_*``)."""
+
+    benchmark_class = StandardMultiLabelBenchmark
+
+
+SyntheticMultiLabelDataModule.standard_class = StandardSyntheticMultiLabelDataModule
