@@ -6,10 +6,13 @@ Everything is composed from ``conf/train.yaml``; see README.md.
 
 import os
 
-# Idle OpenMP threads sleep instead of spinning: a spinning thread takes a core from every other process on the
-# machine (two runs side by side on 2 cores: 4.9x -> 1.0x of the same two in sequence, docs/benchmarks.md). libgomp
-# reads this when torch loads, so it is set before anything imports torch; a value the user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Idle OpenMP threads spin briefly, then sleep: libgomp's default spin (300k rounds) takes a core from every other
+# process on the machine (two runs side by side on 2 cores: 3.4x the same two in sequence), while never spinning
+# (OMP_WAIT_POLICY=PASSIVE) makes a lone 2-thread run of small networks 2.3x slower (thread wake-ups); 10k rounds
+# costs a lone run ~10 % and keeps side-by-side runs at ~1x (docs/benchmarks.md, "Runs sharing a machine").
+# libgomp reads this when torch loads, so it is set before anything imports torch; a user's setting is kept.
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["GOMP_SPINCOUNT"] = "10000"
 
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402

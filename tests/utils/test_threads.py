@@ -67,19 +67,19 @@ def test_configure_threads_sets_torch_logs_and_validates(tmp_path, monkeypatch, 
         torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("user", [None, "ACTIVE"])
-def test_train_py_makes_idle_openmp_threads_sleep_before_torch_loads(user):
-    """libgomp reads OMP_WAIT_POLICY when torch loads: train.py must set it first, and keep a user's value."""
+@pytest.mark.parametrize("user", [None, "ACTIVE", "PASSIVE"])
+def test_train_py_shortens_the_openmp_spin_before_torch_loads(user):
+    """libgomp reads GOMP_SPINCOUNT when torch loads: train.py must set it first, and leave a user's wait policy."""
     import os
     import subprocess
     import sys
 
     from tests.helpers import ROOT
 
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     if user:
         env["OMP_WAIT_POLICY"] = user
     code = ("import os, runpy, sys; runpy.run_path('train.py', run_name='imported'); "
-            "print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)")
+            "print(os.environ.get('OMP_WAIT_POLICY', '-'), os.environ.get('GOMP_SPINCOUNT', '-'), 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == [user or "PASSIVE", "False"]
+    assert out.stdout.split() == ([user, "-", "False"] if user else ["-", "10000", "False"])

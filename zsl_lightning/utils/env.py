@@ -91,6 +91,14 @@ def hydra_runtime_config():
         return None
 
 
+def openmp_wait() -> str:
+    """How idle OpenMP threads wait, as the environment says (``train.py`` sets ``GOMP_SPINCOUNT`` by default)."""
+    policy, spin = os.environ.get("OMP_WAIT_POLICY"), os.environ.get("GOMP_SPINCOUNT")
+    if policy:
+        return policy + (f", GOMP_SPINCOUNT={spin}" if spin else "")
+    return f"spin {spin} rounds, then sleep (GOMP_SPINCOUNT)" if spin else "default (libgomp: spin 300k rounds)"
+
+
 def configure_threads(cfg: DictConfig) -> int:
     """Set this process's intra-op threads (:func:`choose_threads`) and inter-op threads to 1, and log the
     choice. Returns the intra-op count. Inter-op threads can only be set before the first inter-op work: a
@@ -112,5 +120,5 @@ def configure_threads(cfg: DictConfig) -> int:
     # joblib's loky workers inherit OMP_NUM_THREADS = cores // n_jobs from joblib: the same number
     log.info("CPU threads: %d intra-op (%s; %d cores in this process's affinity, %d concurrent job(s)), %d inter-op, "
              "OpenMP wait policy %s", n, why, cores, n_jobs, torch.get_num_interop_threads(),
-             os.environ.get("OMP_WAIT_POLICY", "default (spin)"))
+             openmp_wait())
     return n
