@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
-from common import efficiency, random_split, size_parser, sync  # noqa: E402  benchmarks/common.py
+from common import efficiency, random_split, size_parser, sync, time_step  # noqa: E402  benchmarks/common.py
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 # name: (training rows, feature dim, attribute dim, seen classes (labels), unseen); nuswide: --method clf
@@ -166,17 +166,6 @@ def clf_step(d, a, labels, device, precision, width=4096):
         opt.step()
 
     return step, net
-
-
-def time_step(step, iters, device, warmup=1):
-    for _ in range(warmup):
-        step(0)
-    sync(device)
-    t = time.perf_counter()
-    for i in range(iters):
-        step(i + 1)
-    sync(device)
-    return (time.perf_counter() - t) / iters
 
 
 def time_host_batches(m, split, iters, device, precision="fp32"):

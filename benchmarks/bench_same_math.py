@@ -20,7 +20,7 @@ import time
 
 import torch
 from bench_clswgan import SIZES, _Bare, build  # benchmarks/ (run as a script)
-from common import size_parser, sync
+from common import size_parser, sync, time_step
 
 
 def time_steps(m, split, iters, device, batched: bool) -> float:
@@ -43,13 +43,7 @@ def time_steps(m, split, iters, device, batched: bool) -> float:
         finally:
             m.__dict__.pop("make_fake", None)
 
-    step(0)  # warm-up
-    sync(device)
-    t = time.perf_counter()
-    for i in range(iters):
-        step(i + 1)
-    sync(device)
-    return (time.perf_counter() - t) / iters
+    return time_step(step, iters, device)
 
 
 def time_evaluation(m, split, device, share: bool) -> float:

@@ -34,11 +34,15 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from functools import partial
 
 import torch
-from common import efficiency, random_split, size_parser, sync  # benchmarks/common.py (run from benchmarks/)
+from common import (  # benchmarks/common.py (run from benchmarks/)
+    efficiency,
+    random_split,
+    size_parser,
+    time_step,
+)
 
 # name: (search rows, retrain rows, feature dim, attribute dim, seen classes, unseen, widths G, widths D, FIX hidden)
 SIZES = {
@@ -77,13 +81,7 @@ def seconds_per_step(m, split, iters, device):
         idx = plan[i % len(plan)]
         m.training_step({"x": split.train_x[idx], "target": split.train_y[idx]}, i)
 
-    step(0)  # warm-up
-    sync(device)
-    t = time.perf_counter()
-    for i in range(iters):
-        step(i + 1)
-    sync(device)
-    per_step = (time.perf_counter() - t) / iters
+    per_step = time_step(step, iters, device)
     return per_step, efficiency(step, per_step, device)
 
 

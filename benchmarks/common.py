@@ -153,3 +153,15 @@ def efficiency(step: Callable[[], object], seconds_per_step: float, device: torc
         f = 2.0 * shape[0] * shape[1] * shape[2] * shape[3] * count
         flops, secs = flops + f, secs + f / _gemm_rate(shape, device, min_seconds, max_m)
     return Efficiency(flops, float(seconds_per_step), flops / secs if secs else float("nan"), len(rec.shapes))
+
+
+def time_step(step, iters: int, device, warmup: int = 1) -> float:
+    """Seconds per call of ``step(i)`` (``i`` = 1..iters) after ``warmup`` calls of ``step(0)``, device synced."""
+    for _ in range(warmup):
+        step(0)
+    sync(device)
+    t = time.perf_counter()
+    for i in range(iters):
+        step(i + 1)
+    sync(device)
+    return (time.perf_counter() - t) / iters

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from omegaconf import open_dict
 
 from tests.helpers import CONF, ROOT, bound_method, changed, compose_cfg, shrink, snapshot
+from tests.report.helpers import LOGGER_CASES, sweep_config
 from zsl_lightning.losses.gan import standard_gan_discriminator_loss
 from zsl_lightning.losses.jgm import categorizer_loss, perceptual_loss
 from zsl_lightning.pipeline import build_datamodule, build_method, run
@@ -349,24 +350,14 @@ def _fake_sweep(root, ks=(1, 2, 4), n_unseen=600, data="synthetic"):
     return root
 
 
-def _sweep_config(root, logger):
-    from omegaconf import OmegaConf
-
-    return OmegaConf.create({"hydra": {"sweep": {"dir": str(root)}, "job": {"name": "train"}}, "logger": logger})
-
-
-@pytest.mark.parametrize("logger,logged", [
-    ({"wandb": {"_target_": "pytorch_lightning.loggers.WandbLogger", "project": "p"}}, True),
-    ({"csv": {"_target_": "pytorch_lightning.loggers.CSVLogger"}}, False),
-    (None, False),
-])
+@pytest.mark.parametrize("logger,logged", LOGGER_CASES)
 def test_fig3_callback_draws_the_sweep_and_logs_it_with_a_wandb_logger(logger, logged, tmp_path, monkeypatch):
     import sweep.plot_fig3 as fig3
 
     calls = []
     monkeypatch.setattr(fig3, "log_to_wandb", lambda png, **kw: calls.append((png, kw)))
     root = _fake_sweep(tmp_path / "multirun")
-    fig3.Fig3Plot().on_multirun_end(_sweep_config(root, logger))
+    fig3.Fig3Plot().on_multirun_end(sweep_config(root, logger))
     png = root / "fig3.png"
     assert png.read_bytes()[:8] == PNG_MAGIC
     assert calls == ([(png, {"project": "p", "group": "train-multirun"})] if logged else [])
@@ -376,7 +367,7 @@ def test_fig3_callback_without_finished_jobs_writes_nothing(tmp_path):
     from sweep.plot_fig3 import Fig3Plot
 
     (tmp_path / "multirun" / "0").mkdir(parents=True)  # a job that died before results.json
-    Fig3Plot().on_multirun_end(_sweep_config(tmp_path / "multirun", None))
+    Fig3Plot().on_multirun_end(sweep_config(tmp_path / "multirun", None))
     assert not (tmp_path / "multirun" / "fig3.png").exists()
 
 

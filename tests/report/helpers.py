@@ -26,3 +26,18 @@ def make_job(root: Path, num: int, overrides: dict, headline: dict | None, *, se
                "selection": {"mode": mode}, "headline": headline, "history": history or {}}
         (job / "results.json").write_text(json.dumps(res))
     return job
+
+
+def sweep_config(root, logger):
+    """The part of a multirun's config a multirun-end callback reads: the sweep dir, the job name, the loggers."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create({"hydra": {"sweep": {"dir": str(root)}, "job": {"name": "train"}}, "logger": logger})
+
+
+#: (logger config, whether a W&B summary is expected) for the multirun-end callbacks
+LOGGER_CASES = [
+    ({"wandb": {"_target_": "pytorch_lightning.loggers.WandbLogger", "project": "p"}}, True),
+    ({"csv": {"_target_": "pytorch_lightning.loggers.CSVLogger"}}, False),
+    (None, False),
+]

@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from tests.report.helpers import make_job
+from tests.report.helpers import LOGGER_CASES, make_job, sweep_config
 from zsl_lightning.errors import ConfigError
 from zsl_lightning.report import render
 from zsl_lightning.report.collate import collate, read_jobs
@@ -142,24 +142,14 @@ def test_cli_guesses_the_table_and_rejects_unknown_ones(tmp_path, capsys):
         collate_dirs([tmp_path / "x"], tmp_path / "out2")
 
 
-def _sweep_config(root, logger):
-    from omegaconf import OmegaConf
-
-    return OmegaConf.create({"hydra": {"sweep": {"dir": str(root)}, "job": {"name": "train"}}, "logger": logger})
-
-
-@pytest.mark.parametrize("logger,logged", [
-    ({"wandb": {"_target_": "pytorch_lightning.loggers.WandbLogger", "project": "p"}}, True),
-    ({"csv": {"_target_": "pytorch_lightning.loggers.CSVLogger"}}, False),
-    (None, False),
-])
+@pytest.mark.parametrize("logger,logged", LOGGER_CASES)
 def test_callback_collates_and_logs_a_summary_run_only_with_a_wandb_logger(logger, logged, tmp_path, monkeypatch):
     import zsl_lightning.report.outputs as outputs
 
     calls = []
     monkeypatch.setattr(outputs, "log_summary_to_wandb", lambda written, *a: calls.append((sorted(written), a)))
     _table3(tmp_path / "multirun")
-    outputs.PaperTables().on_multirun_end(_sweep_config(tmp_path / "multirun", logger))
+    outputs.PaperTables().on_multirun_end(sweep_config(tmp_path / "multirun", logger))
     assert (tmp_path / "multirun" / "paper_tables" / "jgm.table3" / "table.md").is_file()
     out = tmp_path / "multirun" / "paper_tables"
     assert calls == ([(["jgm.table3"], ("p", "train-multirun", out))] if logged else [])
@@ -169,7 +159,7 @@ def test_callback_does_not_fail_the_sweep_when_nothing_collates(tmp_path, caplog
     from zsl_lightning.report.outputs import PaperTables
 
     make_job(tmp_path / "multirun", 0, {"data": "cub"}, H, experiment="not_a_paper_table")
-    PaperTables().on_multirun_end(_sweep_config(tmp_path / "multirun", None))
+    PaperTables().on_multirun_end(sweep_config(tmp_path / "multirun", None))
     assert "could not collate" in caplog.text and not (tmp_path / "multirun" / "paper_tables").exists()
 
 
