@@ -20,14 +20,9 @@ def per_class_accuracy(pred: torch.Tensor, target: torch.Tensor, classes: torch.
     Classes of ``classes`` that have no test image are left out of the mean (a benchmark never has
     them; the loaders reject empty splits).
     """
-    if target.numel() == 0:
-        return float("nan")
-    n = int(max(int(target.max()), int(pred.max()), int(classes.max()))) + 1
-    total = torch.bincount(target, minlength=n).double()
-    correct = torch.bincount(target[pred == target], minlength=n).double()
-    t, c = total[classes], correct[classes]
-    present = t > 0
-    return float((c[present] / t[present]).mean()) if present.any() else float("nan")
+    acc, _ = class_accuracies(pred, target, classes)
+    acc = acc[~acc.isnan()]
+    return float(acc.mean()) if acc.numel() else float("nan")
 
 
 def class_accuracies(pred: torch.Tensor, target: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
