@@ -17,6 +17,7 @@ import re
 import shutil
 from pathlib import Path
 
+from zsl_lightning.report import render
 from zsl_lightning.report.collate import Job
 from zsl_lightning.report.paper import TableSpec
 
@@ -61,13 +62,13 @@ def collect_images(spec: TableSpec, jobs: list[Job], out: Path) -> list[Path]:
         if not found:
             lines.append({"row": row, "column": col, "seed": job.seed, "epoch": "", "file": "",
                           "status": "no picture (was the callback on?)"})
+    cols = ["row", "column", "seed", "epoch", "file", "status"]
     buf = io.StringIO()
-    w = csv.DictWriter(buf, ["row", "column", "seed", "epoch", "file", "status"])
+    w = csv.DictWriter(buf, cols)
     w.writeheader()
     w.writerows(lines)
     (out / "table.csv").write_text(buf.getvalue())
     md = [f"**{spec.title}** — pictures drawn by each job (the paper prints no numbers for this figure)", "",
-          "| row | column | seed | epoch | file | status |", "| --- | --- | --- | --- | --- | --- |"]
-    md += [f"| {r['row']} | {r['column']} | {r['seed']} | {r['epoch']} | {r['file']} | {r['status']} |" for r in lines]
+          *render.md_table(cols, [[str(r[c]) for c in cols] for r in lines])]
     (out / "table.md").write_text("\n".join(md) + "\n")
     return [out / "table.md", out / "table.csv", *copied]

@@ -87,7 +87,8 @@ def cell_text(c: Collated, row: str, col: str, metrics: tuple[str, ...]) -> str:
     return " · ".join(parts)
 
 
-def _md(header: list[str], body: list[list[str]]) -> list[str]:
+def md_table(header: list[str], body: list[list[str]]) -> list[str]:
+    """A markdown table's lines (``|`` in a cell escaped)."""
     esc = [[x.replace("|", "\\|") for x in r] for r in [header, *body]]
     return ["| " + " | ".join(esc[0]) + " |", "|" + " --- |" * len(header), *("| " + " | ".join(r) + " |" for r in esc[1:])]
 
@@ -103,7 +104,7 @@ def markdown(c: Collated) -> str:
         lines += [f"### {panel.title}", ""]
         cols = layout(c.columns, panel)
         body = [[r.label, *(cell_text(c, r.label, col, ms) for _, col, ms in cols)] for r in c.rows]
-        lines += [*_md([" ", *(h for h, _, _ in cols)], body), ""]
+        lines += [*md_table([" ", *(h for h, _, _ in cols)], body), ""]
     lines.append("Cells: ours = mean ± sample std over seeds (n finished jobs; `missing`: no finished job) · "
                  "the paper's number · Δ = ours − paper. Columns the paper does not have carry no paper number.")
     if c.unmatched:
@@ -187,7 +188,7 @@ def docs_markdown(spec: TableSpec, collated: Collated | None = None) -> str:
         else:
             header = [" ", *(h for h, _, _ in cols)]
             body = [[r.label, *(cell_text(c, r.label, col, ms) for _, col, ms in cols)] for r in c.rows]
-        lines += [*_md(header, body), ""]
+        lines += [*md_table(header, body), ""]
     if spec.notes:
         lines += [spec.notes.strip(), ""]
     return "\n".join(lines).rstrip() + "\n"
